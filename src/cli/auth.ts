@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** `docupod user create` and `docupod apikey create` (filled in by the auth work). */
+export function registerAuthCommands(_program: Command): void {}

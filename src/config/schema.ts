@@ -1,0 +1,243 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+// One schema for every variable docupod reads. `loadConfig(env)` is pure: only main passes process.env.
+
+/** `z.coerce.boolean()` turns "false" into true; accept explicit spellings only. */
+const Bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+/** Sizes are strings with units ("25MB", "512KiB") or plain byte counts. */
+const Size = z.string().transform((v, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$/i.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'expected a size such as 25MB, 512KiB or 1048576' });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]!);
+});
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
+/** Durations are strings with units ("15m", "30s", "7d") or plain milliseconds; parsed to milliseconds. */
+const Duration = z.string().transform((v, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 15m, 12h or 7d' });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+});
+
+const Port = z.coerce.number({ message: 'expected a port number' }).int().min(0).max(65535);
+const PositiveInt = z.coerce.number({ message: 'expected a whole number' }).int().min(1);
+const Url = z.url({ message: 'expected a URL such as http://host:port' });
+
+export const ROLES = ['gateway', 'ingest', 'retrieval', 'chat', 'models', 'web'] as const;
+export type RoleName = (typeof ROLES)[number];
+
+/** Variables holding secrets: accepted as X or X_FILE (a mounted Kubernetes Secret) and always redacted. */
+export const SECRET_VARS = ['DOCUPOD_JWT_SECRET', 'DOCUPOD_INTERNAL_TOKEN', 'DATABASE_URL', 'DOCUPOD_DATABASE_URL', 'DOCUPOD_LLM_API_KEY', 'DOCUPOD_EMBED_API_KEY'] as const;
+
+export const ConfigSchema = z
+  .object({
+    DOCUPOD_ROLE: z.string().default('all'),
+    PORT: Port.optional(),
+    DOCUPOD_PORT: Port.default(8080),
+    DOCUPOD_HOST: z.string().default('0.0.0.0'),
+    DOCUPOD_DATA_DIR: z.string().default('./data'),
+    /** Unset: embedded PGlite under DOCUPOD_DATA_DIR. DATABASE_URL is accepted as the conventional alias. */
+    DOCUPOD_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgres://user:password@host:5432/db').optional(),
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgres://user:password@host:5432/db').optional(),
+    DOCUPOD_DATABASE_POOL_MAX: PositiveInt.max(1000).default(10),
+    /** Embedded only: WebAssembly memory PGlite starts with (it grows on demand). Lower = smaller idle RSS. */
+    DOCUPOD_PGLITE_INITIAL_MEMORY: Size.default(128 * 1024 * 1024),
+    DOCUPOD_MIGRATE_ON_START: Bool.optional(),
+
+    DOCUPOD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DOCUPOD_LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+    DOCUPOD_METRICS_ENABLED: Bool.default(true),
+    OTEL_EXPORTER_OTLP_ENDPOINT: Url.optional(),
+    OTEL_SERVICE_NAME: z.string().default('docupod'),
+
+    DOCUPOD_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    DOCUPOD_ACCESS_TOKEN_TTL: Duration.default(15 * 60e3),
+    DOCUPOD_REFRESH_TOKEN_TTL: Duration.default(30 * 86400e3),
+    DOCUPOD_SIGNUP: z.enum(['open', 'invite', 'closed']).default('open'),
+    DOCUPOD_LOGIN_MAX_ATTEMPTS: PositiveInt.default(10),
+    DOCUPOD_LOGIN_WINDOW: Duration.default(15 * 60e3),
+    DOCUPOD_INTERNAL_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
+    DOCUPOD_BODY_LIMIT: Size.default(1024 * 1024),
+    DOCUPOD_UPLOAD_LIMIT: Size.default(100 * 1024 * 1024),
+    DOCUPOD_CORS_ORIGINS: z.string().default(''),
+    DOCUPOD_TRUST_PROXY: Bool.default(false),
+    DOCUPOD_SHUTDOWN_DELAY: Duration.default(0),
+    DOCUPOD_REQUEST_TIMEOUT: Duration.default(120e3),
+
+    /** Where split roles reach each other; unset means "in this process". */
+    DOCUPOD_GATEWAY_URL: Url.optional(),
+    DOCUPOD_INGEST_URL: Url.optional(),
+    DOCUPOD_RETRIEVAL_URL: Url.optional(),
+    DOCUPOD_CHAT_URL: Url.optional(),
+    DOCUPOD_MODELS_URL: Url.optional(),
+
+    DOCUPOD_LLM_PROVIDER: z.enum(['extractive', 'openai', 'ollama', 'llamacpp']).default('extractive'),
+    DOCUPOD_LLM_BASE_URL: Url.optional(),
+    DOCUPOD_LLM_MODEL: z.string().optional(),
+    DOCUPOD_LLM_API_KEY: z.string().optional(),
+    DOCUPOD_EMBED_PROVIDER: z.enum(['none', 'openai', 'ollama', 'transformers', 'llamacpp']).default('none'),
+    DOCUPOD_EMBED_BASE_URL: Url.optional(),
+    DOCUPOD_EMBED_MODEL: z.string().optional(),
+    DOCUPOD_EMBED_API_KEY: z.string().optional(),
+    DOCUPOD_SEARCH_LANGUAGE: z.string().regex(/^[a-z_]+$/, 'expected a Postgres text search configuration such as english or simple').default('english'),
+  })
+  .superRefine((c, ctx) => {
+    for (const p of ['openai'] as const) {
+      if (c.DOCUPOD_LLM_PROVIDER === p && !c.DOCUPOD_LLM_BASE_URL)
+        ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_BASE_URL'], message: `required when DOCUPOD_LLM_PROVIDER=${p}` });
+      if (c.DOCUPOD_EMBED_PROVIDER === p && !c.DOCUPOD_EMBED_BASE_URL)
+        ctx.addIssue({ code: 'custom', path: ['DOCUPOD_EMBED_BASE_URL'], message: `required when DOCUPOD_EMBED_PROVIDER=${p}` });
+    }
+    if (c.DOCUPOD_LLM_PROVIDER === 'llamacpp' && !c.DOCUPOD_LLM_MODEL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: 'required when DOCUPOD_LLM_PROVIDER=llamacpp (path to a GGUF file)' });
+    if (c.DOCUPOD_DATABASE_URL && c.DATABASE_URL && c.DOCUPOD_DATABASE_URL !== c.DATABASE_URL)
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'DATABASE_URL and DOCUPOD_DATABASE_URL are both set and differ; set only one' });
+  });
+
+export type RawConfig = z.infer<typeof ConfigSchema>;
+
+/** The nested, typed view; each component receives its own slice. */
+export interface Config {
+  roles: string;
+  http: {
+    host: string;
+    port: number;
+    bodyLimit: number;
+    uploadLimit: number;
+    corsOrigins: string[];
+    trustProxy: boolean;
+    shutdownDelayMs: number;
+    requestTimeoutMs: number;
+  };
+  storage: { dataDir: string; databaseUrl?: string; poolMax: number; pgliteInitialMemory: number; migrateOnStart: boolean };
+  log: { level: RawConfig['DOCUPOD_LOG_LEVEL']; format: RawConfig['DOCUPOD_LOG_FORMAT'] };
+  observability: { metricsEnabled: boolean; otlpEndpoint?: string; serviceName: string };
+  auth: {
+    jwtSecret?: string;
+    accessTokenTtlMs: number;
+    refreshTokenTtlMs: number;
+    signup: 'open' | 'invite' | 'closed';
+    loginMaxAttempts: number;
+    loginWindowMs: number;
+    internalToken?: string;
+  };
+  urls: { gateway?: string; ingest?: string; retrieval?: string; chat?: string; models?: string };
+  llm: { provider: RawConfig['DOCUPOD_LLM_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
+  embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
+  search: { language: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: Array<{ variable: string; value?: string; message: string }>) {
+    super(
+      'invalid configuration:\n' +
+        issues.map((i) => `  ${i.variable}${i.value !== undefined ? `=${JSON.stringify(i.value)}` : ''}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Resolves X_FILE for secrets and drops empty strings (an empty value means unset). */
+function normalizeEnv(env: Env, readFile: (path: string) => string): { env: Env; issues: ConfigError['issues'] } {
+  const out: Env = {};
+  const issues: ConfigError['issues'] = [];
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  for (const name of SECRET_VARS) {
+    const file = out[`${name}_FILE`];
+    if (!file) continue;
+    if (out[name]) {
+      issues.push({ variable: `${name}_FILE`, message: `both ${name} and ${name}_FILE are set; set only one` });
+      continue;
+    }
+    try {
+      out[name] = readFile(file).trim();
+    } catch (err) {
+      issues.push({ variable: `${name}_FILE`, value: file, message: `cannot read the file: ${(err as Error).message}` });
+    }
+  }
+  return { env: out, issues };
+}
+
+export function loadConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): Config {
+  const { env: clean, issues } = normalizeEnv(env, readFile);
+  const parsed = ConfigSchema.safeParse(clean);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0] ?? '(config)');
+      const secret = (SECRET_VARS as readonly string[]).includes(variable);
+      issues.push({ variable, value: secret ? (clean[variable] ? '<redacted>' : undefined) : clean[variable], message: issue.message });
+    }
+  }
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  const c = parsed.data;
+  const databaseUrl = c.DOCUPOD_DATABASE_URL ?? c.DATABASE_URL;
+  return {
+    roles: c.DOCUPOD_ROLE,
+    http: {
+      host: c.DOCUPOD_HOST,
+      port: c.PORT ?? c.DOCUPOD_PORT,
+      bodyLimit: c.DOCUPOD_BODY_LIMIT,
+      uploadLimit: c.DOCUPOD_UPLOAD_LIMIT,
+      corsOrigins: c.DOCUPOD_CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
+      trustProxy: c.DOCUPOD_TRUST_PROXY,
+      shutdownDelayMs: c.DOCUPOD_SHUTDOWN_DELAY,
+      requestTimeoutMs: c.DOCUPOD_REQUEST_TIMEOUT,
+    },
+    storage: {
+      dataDir: c.DOCUPOD_DATA_DIR,
+      databaseUrl,
+      poolMax: c.DOCUPOD_DATABASE_POOL_MAX,
+      pgliteInitialMemory: c.DOCUPOD_PGLITE_INITIAL_MEMORY,
+      // Embedded mode migrates at start; with a server the Helm hook runs `docupod migrate` unless told otherwise.
+      migrateOnStart: c.DOCUPOD_MIGRATE_ON_START ?? !databaseUrl,
+    },
+    log: { level: c.DOCUPOD_LOG_LEVEL, format: c.DOCUPOD_LOG_FORMAT },
+    observability: { metricsEnabled: c.DOCUPOD_METRICS_ENABLED, otlpEndpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: c.OTEL_SERVICE_NAME },
+    auth: {
+      jwtSecret: c.DOCUPOD_JWT_SECRET,
+      accessTokenTtlMs: c.DOCUPOD_ACCESS_TOKEN_TTL,
+      refreshTokenTtlMs: c.DOCUPOD_REFRESH_TOKEN_TTL,
+      signup: c.DOCUPOD_SIGNUP,
+      loginMaxAttempts: c.DOCUPOD_LOGIN_MAX_ATTEMPTS,
+      loginWindowMs: c.DOCUPOD_LOGIN_WINDOW,
+      internalToken: c.DOCUPOD_INTERNAL_TOKEN,
+    },
+    urls: {
+      gateway: c.DOCUPOD_GATEWAY_URL,
+      ingest: c.DOCUPOD_INGEST_URL,
+      retrieval: c.DOCUPOD_RETRIEVAL_URL,
+      chat: c.DOCUPOD_CHAT_URL,
+      models: c.DOCUPOD_MODELS_URL,
+    },
+    llm: { provider: c.DOCUPOD_LLM_PROVIDER, baseUrl: c.DOCUPOD_LLM_BASE_URL, model: c.DOCUPOD_LLM_MODEL, apiKey: c.DOCUPOD_LLM_API_KEY },
+    embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
+    search: { language: c.DOCUPOD_SEARCH_LANGUAGE },
+  };
+}
+
+/** The effective configuration with secrets redacted, for `docupod config` and the admin GET /config. */
+export function redactedConfig(config: Config): unknown {
+  const redactUrl = (u?: string) => (u ? u.replace(/\/\/([^:@/]+)(:[^@/]*)?@/, '//$1:<redacted>@') : u);
+  const r = (v?: string) => (v ? '<redacted>' : undefined);
+  return {
+    ...config,
+    storage: { ...config.storage, databaseUrl: redactUrl(config.storage.databaseUrl) },
+    auth: { ...config.auth, jwtSecret: r(config.auth.jwtSecret), internalToken: r(config.auth.internalToken) },
+    llm: { ...config.llm, apiKey: r(config.llm.apiKey) },
+    embed: { ...config.embed, apiKey: r(config.embed.apiKey) },
+  };
+}

@@ -1,0 +1,102 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { DocupodError, Problems, type ProblemType } from '../core/errors.js';
+
+// How one role calls another. A contract names methods with zod input/output schemas; the same contract yields the
+// in-process form (a validated call into the implementation) and the HTTP form (POST /internal/<role>/<method>), so
+// both are tested by one suite and callers never know which they hold (Loki's in-process vs gRPC clients, simplified).
+
+export interface MethodSpec<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
+  input: I;
+  output: O;
+  description?: string;
+}
+
+export interface Contract<M extends Record<string, MethodSpec> = Record<string, MethodSpec>> {
+  role: string;
+  methods: M;
+}
+
+/** The interface a contract describes: one async method per entry. */
+export type ClientOf<C extends Contract> = {
+  [K in keyof C['methods']]: (input: z.input<C['methods'][K]['input']>) => Promise<z.output<C['methods'][K]['output']>>;
+};
+
+export function defineContract<M extends Record<string, MethodSpec>>(role: string, methods: M): Contract<M> {
+  return { role, methods };
+}
+
+/** In-process form: validates input and output exactly as the HTTP form does, so behaviour cannot drift. */
+export function inProcessClient<C extends Contract>(contract: C, impl: ClientOf<C>): ClientOf<C> {
+  const client: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const [name, spec] of Object.entries(contract.methods)) {
+    client[name] = async (input: unknown) => {
+      const parsed = spec.input.safeParse(input);
+      if (!parsed.success) throw validationError(contract.role, name, parsed.error);
+      const out = await (impl as Record<string, (i: unknown) => Promise<unknown>>)[name]!(parsed.data);
+      return spec.output.parse(out);
+    };
+  }
+  return client as ClientOf<C>;
+}
+
+function validationError(role: string, method: string, error: z.ZodError): DocupodError {
+  const errors = error.issues.map((i) => ({ path: ['body', ...i.path.map(String)].join('.'), message: i.message }));
+  return new DocupodError(Problems.validation, `${role}.${method}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+}
+
+export function internalPath(contract: Contract, method: string): string {
+  return `/internal/${contract.role}/${method}`;
+}
+
+/**
+ * Serves a contract under /internal/<role>/. These routes are for other docupod pods only: they require the shared
+ * internal token (DOCUPOD_INTERNAL_TOKEN) and the Helm chart's NetworkPolicies keep them off the ingress.
+ */
+export function serveContract<C extends Contract>(app: FastifyInstance, contract: C, impl: ClientOf<C>, opts: { token?: string }): void {
+  const client = inProcessClient(contract, impl);
+  for (const name of Object.keys(contract.methods)) {
+    app.post(internalPath(contract, name), { schema: { hide: true } }, async (request) => {
+      if (opts.token && request.headers.authorization !== `Bearer ${opts.token}`)
+        throw new DocupodError(Problems.unauthorized, 'internal endpoint: missing or wrong internal token');
+      return (client as Record<string, (i: unknown) => Promise<unknown>>)[name]!(request.body ?? {});
+    });
+  }
+}
+
+const ProblemResponse = z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string() }).loose();
+
+/** HTTP form: the same methods over fetch; problem+json answers come back as the same DocupodError. */
+export function httpClient<C extends Contract>(contract: C, baseUrl: string, opts: { token?: string; timeoutMs?: number } = {}): ClientOf<C> {
+  const client: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const [name, spec] of Object.entries(contract.methods)) {
+    client[name] = async (input: unknown) => {
+      const parsed = spec.input.safeParse(input);
+      if (!parsed.success) throw validationError(contract.role, name, parsed.error);
+      const url = new URL(internalPath(contract, name), baseUrl);
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) },
+          body: JSON.stringify(parsed.data),
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+        });
+      } catch (err) {
+        throw new DocupodError(Problems.unavailable, `the ${contract.role} role at ${baseUrl} did not answer: ${(err as Error).message}`, {}, { cause: err });
+      }
+      const body: unknown = await res.json().catch(() => undefined);
+      if (!res.ok) {
+        const problem = ProblemResponse.safeParse(body);
+        if (problem.success) {
+          const { type, title, status, detail, instance: _instance, ...extra } = problem.data;
+          const known: ProblemType = Object.values(Problems).find((p) => p.type === type) ?? { type, title, status, expected: status < 500 };
+          throw new DocupodError(known, detail, extra);
+        }
+        throw new DocupodError(Problems.unavailable, `the ${contract.role} role answered HTTP ${res.status}`);
+      }
+      return spec.output.parse(body);
+    };
+  }
+  return client as ClientOf<C>;
+}

@@ -1,0 +1,121 @@
+import { ROLES, type RoleName } from '../config/schema.js';
+
+// Module names and who depends on whom, in one readable map (Grafana Loki's modules.go, in TypeScript).
+// Roles are user-facing (`--role`); the rest are internal building blocks started only when a role needs them.
+
+export const M = {
+  db: 'db',
+  blobs: 'blobs',
+  jobs: 'jobs',
+  llm: 'llm',
+  embedder: 'embedder',
+  http: 'http',
+  auth: 'auth',
+  ingestClient: 'ingest-client',
+  retrievalClient: 'retrieval-client',
+  chatClient: 'chat-client',
+  modelsClient: 'models-client',
+  gateway: 'gateway',
+  ingest: 'ingest',
+  retrieval: 'retrieval',
+  chat: 'chat',
+  models: 'models',
+  web: 'web',
+  all: 'all',
+} as const;
+
+export type ModuleName = (typeof M)[keyof typeof M];
+
+export const USER_FACING: readonly ModuleName[] = [...ROLES, M.all];
+
+export const DEPS: Record<ModuleName, readonly ModuleName[]> = {
+  [M.db]: [],
+  [M.blobs]: [M.db],
+  [M.jobs]: [M.db],
+  [M.llm]: [],
+  [M.embedder]: [],
+  [M.http]: [],
+  [M.auth]: [M.db, M.http],
+  // A client module is the in-process role when that role runs here, an HTTP client otherwise.
+  [M.ingestClient]: [],
+  [M.retrievalClient]: [],
+  [M.chatClient]: [],
+  [M.modelsClient]: [],
+  [M.gateway]: [M.db, M.http, M.auth, M.ingestClient, M.retrievalClient, M.chatClient, M.modelsClient],
+  [M.ingest]: [M.db, M.blobs, M.jobs, M.embedder, M.http],
+  [M.retrieval]: [M.db, M.embedder, M.http],
+  [M.chat]: [M.db, M.retrievalClient, M.llm, M.http],
+  [M.models]: [M.http],
+  [M.web]: [M.http],
+  [M.all]: [M.gateway, M.ingest, M.retrieval, M.chat, M.models, M.web],
+};
+
+/**
+ * Extra ordering edges that apply only when both modules share a process: the in-process client must start after
+ * the role it wraps. Loki does the same when targets are combined.
+ */
+const CLIENT_OF: Partial<Record<ModuleName, RoleName>> = {
+  [M.ingestClient]: 'ingest',
+  [M.retrievalClient]: 'retrieval',
+  [M.chatClient]: 'chat',
+  [M.modelsClient]: 'models',
+};
+
+export function roleOfClient(name: ModuleName): RoleName | undefined {
+  return CLIENT_OF[name];
+}
+
+export class RoleError extends Error {
+  override name = 'RoleError';
+}
+
+/** Parses `--role all` or `--role gateway,retrieval`; unknown names fail with the list of valid ones. */
+export function parseRoles(spec: string): ModuleName[] {
+  const names = spec
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0) throw new RoleError(`no role given; choose from: ${USER_FACING.join(', ')}`);
+  for (const n of names)
+    if (!(USER_FACING as readonly string[]).includes(n))
+      throw new RoleError(`unknown role "${n}"; choose from: ${USER_FACING.join(', ')} (comma-separated for several)`);
+  return [...new Set(names)] as ModuleName[];
+}
+
+/** Every module the targets need, dependencies first (a topological order; stable for equal inputs). */
+export function resolveModules(targets: readonly ModuleName[]): ModuleName[] {
+  const wanted = new Set<ModuleName>();
+  const visit = (n: ModuleName) => {
+    if (wanted.has(n)) return;
+    wanted.add(n);
+    for (const d of DEPS[n]) visit(d);
+  };
+  targets.forEach(visit);
+
+  const order: ModuleName[] = [];
+  const state = new Map<ModuleName, 'visiting' | 'done'>();
+  const edges = (n: ModuleName): ModuleName[] => {
+    const role = CLIENT_OF[n];
+    return role && wanted.has(role) ? [...DEPS[n], role] : [...DEPS[n]];
+  };
+  const sort = (n: ModuleName, path: ModuleName[]) => {
+    if (state.get(n) === 'done') return;
+    if (state.get(n) === 'visiting') throw new RoleError(`module dependency cycle: ${[...path, n].join(' -> ')}`);
+    state.set(n, 'visiting');
+    for (const d of edges(n)) sort(d, [...path, n]);
+    state.set(n, 'done');
+    order.push(n);
+  };
+  [...wanted].sort().forEach((n) => sort(n, []));
+  return order;
+}
+
+/** Human-readable listing for `docupod list-roles`. */
+export function describeRoles(): string {
+  const lines: string[] = [];
+  for (const r of USER_FACING) {
+    const all = resolveModules([r]).filter((m) => m !== r);
+    lines.push(`${r}\n  depends on: ${DEPS[r].join(', ') || '(nothing)'}\n  starts:     ${all.join(', ') || '(nothing else)'}`);
+  }
+  return lines.join('\n');
+}

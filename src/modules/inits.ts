@@ -1,0 +1,143 @@
+import type { FastifyInstance } from 'fastify';
+import { serveContract, inProcessClient, type ClientOf, type Contract } from '../http/contract.js';
+import { buildServer } from '../http/server.js';
+import { openDatabase, redactUrl, type Database } from '../storage/database.js';
+import { ChatContract, type ChatClient } from '../roles/chat/contract.js';
+import { chatHttpClient } from '../roles/chat/client.js';
+import { createChatService } from '../roles/chat/service.js';
+import { IngestContract, type IngestClient } from '../roles/ingest/contract.js';
+import { ingestHttpClient } from '../roles/ingest/client.js';
+import { createIngestService } from '../roles/ingest/service.js';
+import { ModelsContract, type ModelsClient } from '../roles/models/contract.js';
+import { modelsHttpClient } from '../roles/models/client.js';
+import { createModelsService } from '../roles/models/service.js';
+import { RetrievalContract, type RetrievalClient } from '../roles/retrieval/contract.js';
+import { retrievalHttpClient } from '../roles/retrieval/client.js';
+import { createRetrievalService } from '../roles/retrieval/service.js';
+import { initAuth, type AuthService } from '../roles/gateway/auth/module.js';
+import { gatewayRoutes } from '../roles/gateway/routes.js';
+import { webRoutes } from '../roles/web/routes.js';
+import type { RoleName } from '../config/schema.js';
+import { M, RoleError, type ModuleName } from './graph.js';
+import type { Init, ModuleContext } from './manager.js';
+
+// One init function per module. Each receives the context, takes what it needs with ctx.get and returns its value.
+
+const initDb: Init = async (ctx) => {
+  const { storage } = ctx.config;
+  const splitRoles = !ctx.isActive(M.all);
+  if (!storage.databaseUrl && splitRoles)
+    ctx.log.warn(
+      { roles: ctx.config.roles },
+      'running a single role on embedded PGlite: PGlite serves one process, so other roles cannot share this data. ' +
+        'Set DATABASE_URL to a Postgres server for split roles.',
+    );
+  const database = await openDatabase({
+    url: storage.databaseUrl,
+    dataDir: storage.dataDir,
+    poolMax: storage.poolMax,
+    pgliteInitialMemory: storage.pgliteInitialMemory,
+  });
+  ctx.onStop(() => database.close());
+  if (storage.migrateOnStart) await database.migrate();
+  ctx.log.info(
+    { driver: database.kind, where: storage.databaseUrl ? redactUrl(storage.databaseUrl) : storage.dataDir, vector: database.vectorEnabled },
+    'database ready',
+  );
+  if (!database.vectorEnabled)
+    ctx.log.warn('pgvector is not installed in this database: search runs lexical-only (install the vector extension for vector and hybrid search)');
+  ctx.addReadiness('database', async () => {
+    await database.ping();
+    return true;
+  });
+  return database;
+};
+
+const initHttp: Init = async (ctx) => {
+  const { http } = ctx.config;
+  const app = await buildServer({
+    log: ctx.log,
+    metrics: ctx.metrics,
+    bodyLimit: http.bodyLimit,
+    corsOrigins: http.corsOrigins,
+    trustProxy: http.trustProxy,
+    requestTimeoutMs: http.requestTimeoutMs,
+    version: ctx.version,
+    readiness: () => ctx.ready(),
+  });
+  ctx.onStop(() => app.close());
+  return app;
+};
+
+/** Placeholders for building blocks whose implementations land with the ingestion and chat work. */
+const initDescriptor = (kind: string, describe: (ctx: ModuleContext) => Record<string, unknown>): Init => {
+  return async (ctx) => {
+    const d = describe(ctx);
+    ctx.log.debug({ module: kind, ...d }, 'building block configured');
+    return d;
+  };
+};
+
+function serveRole<C extends Contract>(ctx: ModuleContext, contract: C, impl: ClientOf<C>): ClientOf<C> {
+  const app = ctx.get<FastifyInstance>(M.http);
+  serveContract(app, contract, impl, { token: ctx.config.auth.internalToken });
+  return inProcessClient(contract, impl);
+}
+
+const databaseReady = (ctx: ModuleContext) => async (): Promise<true | string> => {
+  await ctx.get<Database>(M.db).ping();
+  return true;
+};
+
+/** In-process role when it runs here; the HTTP client when its URL is configured; otherwise a clear failure. */
+function clientInit<C>(role: RoleName, urlVar: string, url: (ctx: ModuleContext) => string | undefined, make: (url: string, token?: string) => C): Init {
+  return async (ctx) => {
+    if (ctx.isActive(role)) return ctx.get<C>(role);
+    const u = url(ctx);
+    if (!u)
+      throw new RoleError(
+        `the ${[...ctx.active].filter((m) => ['gateway', 'chat'].includes(m)).join(',') || 'requested'} role needs the ${role} role: ` +
+          `run it in this process (--role ${ctx.config.roles},${role}) or set ${urlVar} to where it runs`,
+      );
+    const client = make(u, ctx.config.auth.internalToken);
+    return client;
+  };
+}
+
+export const inits: Record<ModuleName, Init> = {
+  [M.db]: initDb,
+  [M.http]: initHttp,
+  [M.blobs]: initDescriptor('blobs', (ctx) => ({ store: ctx.config.storage.databaseUrl ? 'postgres' : 'local', dataDir: ctx.config.storage.dataDir })),
+  [M.jobs]: initDescriptor('jobs', () => ({ queue: 'postgres' })),
+  [M.llm]: initDescriptor('llm', (ctx) => ({ provider: ctx.config.llm.provider, model: ctx.config.llm.model })),
+  [M.embedder]: initDescriptor('embedder', (ctx) => ({ provider: ctx.config.embed.provider, model: ctx.config.embed.model })),
+  [M.auth]: initAuth,
+  [M.ingestClient]: clientInit('ingest', 'DOCUPOD_INGEST_URL', (c) => c.config.urls.ingest, ingestHttpClient),
+  [M.retrievalClient]: clientInit('retrieval', 'DOCUPOD_RETRIEVAL_URL', (c) => c.config.urls.retrieval, retrievalHttpClient),
+  [M.chatClient]: clientInit('chat', 'DOCUPOD_CHAT_URL', (c) => c.config.urls.chat, chatHttpClient),
+  [M.modelsClient]: clientInit('models', 'DOCUPOD_MODELS_URL', (c) => c.config.urls.models, modelsHttpClient),
+  [M.ingest]: async (ctx) => serveRole(ctx, IngestContract, createIngestService({ version: ctx.version, ready: databaseReady(ctx) })),
+  [M.retrieval]: async (ctx) => serveRole(ctx, RetrievalContract, createRetrievalService({ version: ctx.version, ready: databaseReady(ctx) })),
+  [M.chat]: async (ctx) => serveRole(ctx, ChatContract, createChatService({ version: ctx.version, ready: databaseReady(ctx) })),
+  [M.models]: async (ctx) => serveRole(ctx, ModelsContract, createModelsService({ version: ctx.version, ready: async () => true })),
+  [M.gateway]: async (ctx) => {
+    const app = ctx.get<FastifyInstance>(M.http);
+    await app.register(gatewayRoutes, {
+      auth: ctx.get<AuthService>(M.auth),
+      db: ctx.get<Database>(M.db),
+      roles: {
+        ingest: ctx.get<IngestClient>(M.ingestClient),
+        retrieval: ctx.get<RetrievalClient>(M.retrievalClient),
+        chat: ctx.get<ChatClient>(M.chatClient),
+        models: ctx.get<ModelsClient>(M.modelsClient),
+      },
+      version: ctx.version,
+    });
+    return app;
+  },
+  [M.web]: async (ctx) => {
+    await ctx.get<FastifyInstance>(M.http).register(webRoutes, { version: ctx.version });
+    return true;
+  },
+  [M.all]: async () => true,
+};

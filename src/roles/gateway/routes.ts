@@ -1,0 +1,43 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { RoleStatus } from '../../core/role-status.js';
+import type { Database } from '../../storage/database.js';
+import type { ChatClient } from '../chat/contract.js';
+import type { IngestClient } from '../ingest/contract.js';
+import type { ModelsClient } from '../models/contract.js';
+import type { RetrievalClient } from '../retrieval/contract.js';
+import type { AuthService } from './auth/module.js';
+
+export interface GatewayOptions {
+  auth: AuthService;
+  db: Database;
+  roles: { ingest: IngestClient; retrieval: RetrievalClient; chat: ChatClient; models: ModelsClient };
+  version: string;
+}
+
+/** The public API: auth, workspaces and the routes that forward to the other roles. */
+export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify, opts) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+
+  app.get(
+    '/api/status',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Status of every role this gateway reaches (in-process or over HTTP)',
+        security: [],
+        response: { 200: z.object({ version: z.string(), roles: z.array(RoleStatus) }) },
+      },
+    },
+    async () => {
+      const entries = Object.entries(opts.roles) as Array<[string, { status: (i: object) => Promise<RoleStatus> }]>;
+      const roles = await Promise.all(
+        entries.map(([role, client]) =>
+          client.status({}).catch((err: Error) => ({ role, version: 'unknown', ready: false, detail: err.message })),
+        ),
+      );
+      return { version: opts.version, roles };
+    },
+  );
+};

@@ -1,0 +1,135 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema.js';
+
+// One typed query layer over two drivers: PGlite (embedded, in-process WASM Postgres) and node-postgres (a server).
+// Callers receive `Database` and never learn which one they have, so every query runs on both.
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface Database {
+  readonly db: Db;
+  readonly kind: 'pglite' | 'postgres';
+  /** Whether pgvector is installed in this database: without it search is lexical-only. */
+  vectorEnabled: boolean;
+  /** Cheap liveness query for /readyz. */
+  ping(): Promise<void>;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres://… for a server; undefined for PGlite. */
+  url?: string;
+  /** PGlite data directory; undefined (with no url) means in-memory, as tests use. */
+  dataDir?: string;
+  poolMax?: number;
+  pgliteInitialMemory?: number;
+}
+
+/** Checked-in SQL migrations; resolved from the package root so it works from src/ (tests) and dist/ (built). */
+export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/storage/migrations');
+
+// A fixed key so concurrent `docupod migrate` runs (e.g. two Helm hooks) serialise instead of racing.
+const MIGRATION_LOCK_KEY = 7_305_118_233;
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteInitialMemory);
+}
+
+async function detectVector(db: Db): Promise<boolean> {
+  const rows = await db.execute(sql`select 1 as ok from pg_extension where extname = 'vector'`);
+  return rowsOf(rows).length > 0;
+}
+
+/** drizzle's `execute` returns `{ rows }` on both drivers; this keeps call sites driver-neutral. */
+export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+async function openPglite(dataDir: string | undefined, initialMemory?: number): Promise<Database> {
+  const [{ PGlite }, { vector }, { drizzle }, { migrate }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ]);
+  let dir: string | undefined;
+  if (dataDir === 'memory://') dir = undefined; // in-memory, as tests use
+  else if (dataDir) {
+    dir = path.resolve(dataDir, 'pglite');
+    mkdirSync(dir, { recursive: true });
+  }
+  const client = await PGlite.create(dir, {
+    extensions: { vector },
+    // PGlite reserves its WASM heap up front; a smaller start keeps idle RSS low and the heap grows on demand.
+    ...(initialMemory ? { initialMemory } : {}),
+  });
+  const db = drizzle(client, { schema }) as unknown as Db;
+  const database: Database = {
+    db,
+    kind: 'pglite',
+    vectorEnabled: false,
+    ping: async () => {
+      await client.query('select 1');
+    },
+    migrate: async () => {
+      await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+      database.vectorEnabled = await detectVector(db);
+    },
+    close: async () => {
+      if (!client.closed) await client.close();
+    },
+  };
+  database.vectorEnabled = await detectVector(db).catch(() => false);
+  return database;
+}
+
+async function openPostgres(url: string, poolMax: number): Promise<Database> {
+  const [{ default: pg }, { drizzle }, { migrate }] = await Promise.all([
+    import('pg'),
+    import('drizzle-orm/node-postgres'),
+    import('drizzle-orm/node-postgres/migrator'),
+  ]);
+  const pool = new pg.Pool({ connectionString: url, max: poolMax, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const db = drizzle(pool, { schema }) as unknown as Db;
+  const database: Database = {
+    db,
+    kind: 'postgres',
+    vectorEnabled: false,
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    migrate: async () => {
+      const lock = await pool.connect();
+      try {
+        await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        await migrate(drizzle(pool, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+      } finally {
+        await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
+        lock.release();
+      }
+      database.vectorEnabled = await detectVector(db);
+    },
+    close: async () => {
+      await pool.end();
+    },
+  };
+  try {
+    await pool.query('select 1');
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot connect to the database at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
+  }
+  database.vectorEnabled = await detectVector(db).catch(() => false);
+  return database;
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+)(:[^@/]*)?@/, '//$1:<redacted>@');
+}
