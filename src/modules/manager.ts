@@ -37,6 +37,8 @@ export async function startModules(
   targets: readonly ModuleName[],
   inits: Record<ModuleName, Init>,
   base: { config: Config; log: Logger; metrics: Registry; version: string },
+  /** Pre-built module values (tests inject a database this way); such modules are not initialised. */
+  provided: Partial<Record<ModuleName, unknown>> = {},
 ): Promise<RunningModules> {
   const order = resolveModules(targets);
   const active = new Set(order);
@@ -89,7 +91,7 @@ export async function startModules(
     for (const name of order) {
       current = name;
       const t0 = performance.now();
-      values.set(name, await inits[name](ctx));
+      values.set(name, name in provided ? provided[name] : await inits[name](ctx));
       base.log.debug({ module: name, ms: Math.round(performance.now() - t0) }, 'module started');
     }
   } catch (err) {

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { startTracing } from '../observability/tracing.js';
-import { M, parseRoles } from './graph.js';
+import { M, parseRoles, type ModuleName } from './graph.js';
 import { inits } from './inits.js';
 import { startModules, type RunningModules } from './manager.js';
 
@@ -22,13 +22,18 @@ export interface Runtime extends RunningModules {
 }
 
 /** Builds every module the roles need; main then listens on `app`, tests call `app.inject()`. */
-export async function startRuntime(config: Config, log: Logger, metrics?: Registry): Promise<Runtime> {
+export async function startRuntime(
+  config: Config,
+  log: Logger,
+  opts: { metrics?: Registry; provided?: Partial<Record<ModuleName, unknown>> } = {},
+): Promise<Runtime> {
+  const { metrics } = opts;
   const targets = parseRoles(config.roles);
   const registry = metrics ?? createMetricsRegistry({ defaultMetrics: config.observability.metricsEnabled, labels: { role: config.roles } });
   const tracing = await startTracing({ endpoint: config.observability.otlpEndpoint, serviceName: config.observability.serviceName, roles: config.roles });
   let running: RunningModules;
   try {
-    running = await startModules(targets, inits, { config, log, metrics: registry, version: VERSION });
+    running = await startModules(targets, inits, { config, log, metrics: registry, version: VERSION }, opts.provided);
   } catch (err) {
     await tracing.shutdown();
     throw err;

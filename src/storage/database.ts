@@ -28,6 +28,8 @@ export interface DatabaseOptions {
   dataDir?: string;
   poolMax?: number;
   pgliteInitialMemory?: number;
+  /** PGlite only: start from a dumped data directory (tests clone a migrated snapshot this way). */
+  loadDataDir?: Blob;
 }
 
 /** Checked-in SQL migrations; resolved from the package root so it works from src/ (tests) and dist/ (built). */
@@ -37,7 +39,7 @@ export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.met
 const MIGRATION_LOCK_KEY = 7_305_118_233;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteInitialMemory);
+  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteInitialMemory, opts.loadDataDir);
 }
 
 async function detectVector(db: Db): Promise<boolean> {
@@ -50,7 +52,7 @@ export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
 
-async function openPglite(dataDir: string | undefined, initialMemory?: number): Promise<Database> {
+async function openPglite(dataDir: string | undefined, initialMemory?: number, loadDataDir?: Blob): Promise<Database> {
   const [{ PGlite }, { vector }, { drizzle }, { migrate }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-pgvector'),
@@ -67,6 +69,7 @@ async function openPglite(dataDir: string | undefined, initialMemory?: number): 
     extensions: { vector },
     // PGlite reserves its WASM heap up front; a smaller start keeps idle RSS low and the heap grows on demand.
     ...(initialMemory ? { initialMemory } : {}),
+    ...(loadDataDir ? { loadDataDir } : {}),
   });
   const db = drizzle(client, { schema }) as unknown as Db;
   const database: Database = {

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactedConfig } from './schema.js';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs with nothing set: embedded defaults on port 8080, data in ./data', () => {
+    const c = loadConfig({});
+    expect(c.http.port).toBe(8080);
+    expect(c.storage.dataDir).toBe('./data');
+    expect(c.storage.databaseUrl).toBeUndefined();
+    expect(c.storage.migrateOnStart).toBe(true);
+    expect(c.llm.provider).toBe('extractive');
+    expect(c.embed.provider).toBe('none');
+    expect(c.roles).toBe('all');
+  });
+
+  it('names the variable, the bad value and what is accepted', () => {
+    const err = configError({ DOCUPOD_PORT: 'eighty', DOCUPOD_LLM_PROVIDER: 'gpt' });
+    const port = err.issues.find((i) => i.variable === 'DOCUPOD_PORT')!;
+    expect(port.value).toBe('eighty');
+    expect(err.message).toContain('DOCUPOD_PORT="eighty"');
+    const llm = err.issues.find((i) => i.variable === 'DOCUPOD_LLM_PROVIDER')!;
+    expect(llm.message).toMatch(/extractive.*openai.*ollama.*llamacpp/);
+  });
+
+  it('reports every problem at once', () => {
+    const err = configError({ DOCUPOD_PORT: '-1', DOCUPOD_SIGNUP: 'maybe', DOCUPOD_BODY_LIMIT: 'lots', DOCUPOD_METRICS_ENABLED: 'perhaps' });
+    expect(err.issues.map((i) => i.variable).sort()).toEqual(['DOCUPOD_BODY_LIMIT', 'DOCUPOD_METRICS_ENABLED', 'DOCUPOD_PORT', 'DOCUPOD_SIGNUP']);
+  });
+
+  it('treats an empty string as unset', () => {
+    expect(loadConfig({ DOCUPOD_PORT: '', DATABASE_URL: '' }).http.port).toBe(8080);
+  });
+
+  it('parses sizes, durations and booleans with units', () => {
+    const c = loadConfig({ DOCUPOD_BODY_LIMIT: '2MiB', DOCUPOD_ACCESS_TOKEN_TTL: '5m', DOCUPOD_METRICS_ENABLED: 'false', DOCUPOD_CORS_ORIGINS: 'https://a.example, https://b.example' });
+    expect(c.http.bodyLimit).toBe(2 * 1024 * 1024);
+    expect(c.auth.accessTokenTtlMs).toBe(300_000);
+    expect(c.observability.metricsEnabled).toBe(false);
+    expect(c.http.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  it('applies cross-field rules', () => {
+    const err = configError({ DOCUPOD_LLM_PROVIDER: 'openai' });
+    expect(err.issues[0]).toMatchObject({ variable: 'DOCUPOD_LLM_BASE_URL', message: 'required when DOCUPOD_LLM_PROVIDER=openai' });
+  });
+
+  it('reads secrets from X_FILE and never prints them', () => {
+    const c = loadConfig({ DOCUPOD_JWT_SECRET_FILE: '/secrets/jwt' }, (p) => (p === '/secrets/jwt' ? 'x'.repeat(40) + '\n' : ''));
+    expect(c.auth.jwtSecret).toBe('x'.repeat(40));
+    const err = configError({ DOCUPOD_JWT_SECRET: 'short' });
+    expect(err.message).not.toContain('short');
+    expect(JSON.stringify(redactedConfig(c))).not.toContain('xxxx');
+  });
+
+  it('redacts the database password', () => {
+    const c = loadConfig({ DATABASE_URL: 'postgres://app:s3cret@db:5432/docupod' });
+    expect(c.storage.migrateOnStart).toBe(false);
+    const shown = JSON.stringify(redactedConfig(c));
+    expect(shown).not.toContain('s3cret');
+    expect(shown).toContain('postgres://app:<redacted>@db:5432/docupod');
+  });
+
+  it('says which _FILE could not be read', () => {
+    const err = configError({ DOCUPOD_JWT_SECRET_FILE: '/nope' });
+    expect(err.issues[0]).toMatchObject({ variable: 'DOCUPOD_JWT_SECRET_FILE', value: '/nope' });
+  });
+});

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eq, sql } from 'drizzle-orm';
+import { backends, freshDatabase } from '../../test/fixtures/database.js';
+import { startPgliteWireServer } from '../../test/fixtures/pglite-server.js';
+import { openDatabase, rowsOf } from './database.js';
+import { users, workspaces, workspaceMembers } from './schema.js';
+
+describe.each(backends())('storage on %s', (backend) => {
+  it('migrates, and migrating again changes nothing', async () => {
+    const t = await freshDatabase(backend);
+    try {
+      await t.database.migrate();
+      const tables = rowsOf<{ table_name: string }>(
+        await t.database.db.execute(sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`),
+      ).map((r) => r.table_name);
+      expect(tables).toEqual(expect.arrayContaining(['users', 'workspaces', 'workspace_members', 'refresh_tokens', 'api_keys', 'instance_settings']));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('reports pgvector honestly: PGlite has it, Debian Postgres 15 has not', async () => {
+    const t = await freshDatabase(backend);
+    try {
+      expect(t.database.vectorEnabled).toBe(backend === 'pglite');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('enforces unique e-mails case-insensitively', async () => {
+    const t = await freshDatabase(backend);
+    try {
+      const { db } = t.database;
+      await db.insert(users).values({ id: randomUUID(), email: 'Ann@example.com', passwordHash: 'x' });
+      await expect(db.insert(users).values({ id: randomUUID(), email: 'ann@EXAMPLE.com', passwordHash: 'x' })).rejects.toThrow();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('cascades membership rows when a workspace is deleted', async () => {
+    const t = await freshDatabase(backend);
+    try {
+      const { db } = t.database;
+      const userId = randomUUID();
+      const wsId = randomUUID();
+      await db.insert(users).values({ id: userId, email: 'a@example.com', passwordHash: 'x' });
+      await db.insert(workspaces).values({ id: wsId, slug: 'docs', name: 'Docs', createdBy: userId });
+      await db.insert(workspaceMembers).values({ workspaceId: wsId, userId, role: 'owner' });
+      await db.delete(workspaces).where(eq(workspaces.id, wsId));
+      expect(await db.select().from(workspaceMembers).where(eq(workspaceMembers.workspaceId, wsId))).toHaveLength(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('storage on the pg driver with pgvector (PGlite over the wire protocol)', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterAll(async () => close?.());
+
+  it('migrates through node-postgres, enables vector and answers a cosine query', async () => {
+    const server = await startPgliteWireServer();
+    close = server.close;
+    const database = await openDatabase({ url: server.url, poolMax: 2 });
+    try {
+      expect(database.kind).toBe('postgres');
+      await database.migrate();
+      expect(database.vectorEnabled).toBe(true);
+      const q = [1, 0, 0];
+      const rows = rowsOf<{ d: number }>(await database.db.execute(sql`select ${JSON.stringify(q)}::vector <=> '[1,0,1]'::vector as d`));
+      expect(Number(rows[0]!.d)).toBeCloseTo(1 - 1 / Math.sqrt(2), 6);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('storage errors', () => {
+  it('names the server and hides the password when Postgres cannot be reached', async () => {
+    await expect(openDatabase({ url: 'postgres://app:s3cret@127.0.0.1:1/docupod' })).rejects.toThrow(
+      /cannot connect to the database at postgres:\/\/app:<redacted>@127\.0\.0\.1:1\/docupod/,
+    );
+  });
+});
