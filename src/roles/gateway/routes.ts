@@ -8,6 +8,9 @@ import type { IngestClient } from '../ingest/contract.js';
 import type { ModelsClient } from '../models/contract.js';
 import type { RetrievalClient } from '../retrieval/contract.js';
 import type { AuthService } from './auth/module.js';
+import { accountRoutes, publicAuthRoutes } from './auth/routes.js';
+import { workspaceRoutes } from './workspaces/routes.js';
+import { WorkspaceService } from './workspaces/service.js';
 
 export interface GatewayOptions {
   auth: AuthService;
@@ -40,4 +43,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
       return { version: opts.version, roles };
     },
   );
+
+  // Each plugin is its own encapsulated context: the authentication hooks of one do not leak into the others.
+  await app.register(publicAuthRoutes, { auth: opts.auth });
+  await app.register(accountRoutes, { auth: opts.auth, db: opts.db });
+  // Workspace-scoped routes added later (documents, search, chats) go inside a context guarded the same way.
+  await app.register(workspaceRoutes, { auth: opts.auth, workspaces: new WorkspaceService(opts.db) });
 };

@@ -1,8 +1,9 @@
 import type { Init } from '../../../modules/manager.js';
+import type { Database } from '../../../storage/database.js';
+import { M } from '../../../modules/graph.js';
+import { AuthService } from './service.js';
 
-// Placeholder: the auth service (users, tokens, API keys) is built in src/roles/gateway/auth/.
-export interface AuthService {
-  readonly kind: 'auth';
-}
+export { AuthService };
 
-export const initAuth: Init = async (): Promise<AuthService> => ({ kind: 'auth' });
+/** The `auth` module: the service the gateway's routes authenticate with. */
+export const initAuth: Init = async (ctx) => new AuthService({ database: ctx.get<Database>(M.db), config: ctx.config, log: ctx.log.child({ module: 'auth' }) });

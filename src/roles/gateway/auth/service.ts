@@ -1,0 +1,297 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Config } from '../../../config/schema.js';
+import { DocupodError, Problems, fail } from '../../../core/errors.js';
+import type { Logger } from '../../../observability/logger.js';
+import type { Database, Db } from '../../../storage/database.js';
+import { MembersRepo, WorkspacesRepo, isUuid, type WorkspaceRole, type WorkspaceRow } from '../workspaces/repository.js';
+import { hashPassword, needsRehash, verifyPassword } from './password.js';
+import {
+  ApiKeysRepo,
+  InvitesRepo,
+  RateCountersRepo,
+  RefreshTokensRepo,
+  SettingsRepo,
+  UsersRepo,
+  type ApiKeyRow,
+  type UserRow,
+} from './repositories.js';
+import { API_KEY_PREFIX, newApiKey, randomToken, sha256 } from './secrets.js';
+import { AccessTokens } from './tokens.js';
+
+/** Who is calling: set on every authenticated request. */
+export interface Principal {
+  userId: string;
+  role: 'admin' | 'member';
+  via: 'jwt' | 'apikey';
+  keyId?: string;
+  /** null: every workspace the user belongs to; otherwise the API key is limited to these. */
+  workspaceIds: string[] | null;
+}
+
+export interface WorkspaceAccess {
+  workspace: WorkspaceRow;
+  role: WorkspaceRole;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  user: UserRow;
+}
+
+const ROLE_RANK: Record<WorkspaceRole, number> = { viewer: 1, editor: 2, owner: 3 };
+export const roleAtLeast = (role: WorkspaceRole, min: WorkspaceRole) => ROLE_RANK[role] >= ROLE_RANK[min];
+
+const INVITE_TTL_MS = 7 * 86400e3;
+// Serialises sign-ups so two at once on an empty instance cannot both become admin.
+const SIGNUP_LOCK_KEY = 7_305_118_234;
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export interface AuthDeps {
+  database: Database;
+  config: Config;
+  log?: Logger;
+}
+
+/** Users, sessions (access + refresh tokens), API keys, invites and the login rate limit. */
+export class AuthService {
+  readonly kind = 'auth' as const;
+  readonly config: Config;
+  private readonly db: Db;
+  private readonly users: UsersRepo;
+  private readonly refreshTokens: RefreshTokensRepo;
+  private readonly apiKeys: ApiKeysRepo;
+  private readonly rate: RateCountersRepo;
+  readonly accessTokens: AccessTokens;
+  private dummyHash?: Promise<string>;
+
+  constructor(private readonly deps: AuthDeps) {
+    this.config = deps.config;
+    this.db = deps.database.db;
+    this.users = new UsersRepo(this.db);
+    this.refreshTokens = new RefreshTokensRepo(this.db);
+    this.apiKeys = new ApiKeysRepo(this.db);
+    this.rate = new RateCountersRepo(this.db);
+    this.accessTokens = new AccessTokens({ secret: deps.config.auth.jwtSecret, ttlMs: deps.config.auth.accessTokenTtlMs, settings: new SettingsRepo(this.db) });
+  }
+
+  // ── users ──────────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Public sign-up: the first user becomes admin; later ones per DOCUPOD_SIGNUP (open, invite or closed). */
+  async signup(input: { email: string; password: string; name?: string; invite?: string }): Promise<UserRow> {
+    const email = normalizeEmail(input.email);
+    const passwordHash = await hashPassword(input.password); // before the transaction: it takes a while
+    const mode = this.config.auth.signup;
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${SIGNUP_LOCK_KEY})`);
+      const users = new UsersRepo(tx);
+      const first = (await users.count()) === 0;
+      if (!first || mode !== 'open') {
+        if (mode === 'closed')
+          throw fail.forbidden('sign-up is closed on this instance: an admin must create the account (docupod user create, or POST /api/users)');
+        if (mode === 'invite') {
+          if (!input.invite) throw fail.forbidden('sign-up needs an invite on this instance: ask an admin for one (POST /api/invites)');
+          if (!(await new InvitesRepo(tx).consume(sha256(input.invite), email)))
+            throw fail.forbidden('the invite is invalid, already used, expired or for another e-mail address');
+        }
+      }
+      if (await users.byEmail(email)) throw fail.conflict('an account with this e-mail address already exists');
+      try {
+        return await users.insert({ email, name: input.name?.trim() ?? '', passwordHash, role: first ? 'admin' : 'member' });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw fail.conflict('an account with this e-mail address already exists');
+        throw err;
+      }
+    });
+  }
+
+  /** Admin/CLI path: no sign-up policy applies. */
+  async createUser(input: { email: string; password: string; name?: string; role: 'admin' | 'member' }): Promise<UserRow> {
+    const email = normalizeEmail(input.email);
+    const passwordHash = await hashPassword(input.password);
+    if (await this.users.byEmail(email)) throw fail.conflict('an account with this e-mail address already exists');
+    try {
+      return await this.users.insert({ email, name: input.name?.trim() ?? '', passwordHash, role: input.role });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw fail.conflict('an account with this e-mail address already exists');
+      throw err;
+    }
+  }
+
+  async listUsers(): Promise<UserRow[]> {
+    return this.users.list();
+  }
+
+  async userById(id: string): Promise<UserRow | undefined> {
+    return this.users.byId(id);
+  }
+
+  async userByEmail(email: string): Promise<UserRow | undefined> {
+    return this.users.byEmail(normalizeEmail(email));
+  }
+
+  async createInvite(createdBy: string, email: string): Promise<{ token: string; email: string; expiresAt: Date }> {
+    const token = randomToken(32);
+    const expiresAt = new Date(Date.now() + INVITE_TTL_MS);
+    await new InvitesRepo(this.db).insert({ email: normalizeEmail(email), tokenHash: sha256(token), createdBy, expiresAt });
+    return { token, email: normalizeEmail(email), expiresAt };
+  }
+
+  // ── sessions ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Failed attempts are counted per (e-mail, client address) in a fixed window shared by every gateway pod; past the
+   * limit the caller gets 429 until the window ends, even with the right password.
+   */
+  async login(input: { email: string; password: string }, ip: string): Promise<TokenPair> {
+    const email = normalizeEmail(input.email);
+    const { loginWindowMs, loginMaxAttempts } = this.config.auth;
+    const now = Date.now();
+    const windowStart = new Date(Math.floor(now / loginWindowMs) * loginWindowMs);
+    const key = `login:${email}:${ip}`;
+    if ((await this.rate.get(key, windowStart)) >= loginMaxAttempts) {
+      const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + loginWindowMs - now) / 1000));
+      throw new DocupodError(Problems.rateLimited, `too many failed logins for this account from your address; try again in ${retryAfter} s`, { retryAfter });
+    }
+    const user = await this.users.byEmail(email);
+    // Hash even for an unknown e-mail so the response time does not reveal which addresses have accounts.
+    const ok = await verifyPassword(input.password, user?.passwordHash ?? (await this.dummy()));
+    if (!user || !ok) {
+      await this.rate.increment(key, windowStart);
+      if (Math.random() < 0.02) await this.rate.deleteOlderThan(new Date(windowStart.getTime() - loginWindowMs));
+      throw fail.unauthorized('invalid e-mail or password');
+    }
+    if (user.disabled) throw fail.forbidden('this account is disabled');
+    await this.rate.clear(key);
+    if (needsRehash(user.passwordHash)) await this.users.setPasswordHash(user.id, await hashPassword(input.password));
+    return this.issue(user, randomUUID());
+  }
+
+  /** A new login session (refresh token family) for a user who just proved who they are, e.g. at sign-up. */
+  async startSession(user: UserRow): Promise<TokenPair> {
+    return this.issue(user, randomUUID());
+  }
+
+  private dummy(): Promise<string> {
+    this.dummyHash ??= hashPassword(randomToken(16));
+    return this.dummyHash;
+  }
+
+  private async issue(user: UserRow, familyId: string, tokens: RefreshTokensRepo = this.refreshTokens): Promise<TokenPair> {
+    const refreshToken = randomToken(32);
+    await tokens.insert({ userId: user.id, familyId, tokenHash: sha256(refreshToken), expiresAt: new Date(Date.now() + this.config.auth.refreshTokenTtlMs) });
+    return { accessToken: await this.accessTokens.sign(user.id), refreshToken, tokenType: 'Bearer', expiresIn: this.accessTokens.ttlSeconds, user };
+  }
+
+  /**
+   * Rotation with reuse detection: each refresh token works once. Presenting one that was already used means it
+   * leaked (or a client raced itself), so the whole family is revoked and the legitimate holder must log in again.
+   */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const invalid = () => fail.unauthorized('invalid or expired refresh token');
+    const row = await this.refreshTokens.byHash(sha256(refreshToken));
+    if (!row || row.revokedAt) throw invalid();
+    if (row.usedAt) {
+      await this.refreshTokens.revokeFamily(row.familyId);
+      this.deps.log?.warn({ userId: row.userId, familyId: row.familyId }, 'refresh token reused: session family revoked');
+      throw fail.unauthorized('refresh token already used: every session from that login is now revoked; log in again');
+    }
+    if (row.expiresAt.getTime() <= Date.now()) throw invalid();
+    const user = await this.users.byId(row.userId);
+    if (!user || user.disabled) throw invalid();
+    return this.db.transaction(async (tx) => {
+      const tokens = new RefreshTokensRepo(tx);
+      if (!(await tokens.markUsed(row.id))) {
+        // Lost a race with another refresh of the same token: treat it as reuse too.
+        await tokens.revokeFamily(row.familyId);
+        throw fail.unauthorized('refresh token already used: every session from that login is now revoked; log in again');
+      }
+      return this.issue(user, row.familyId, tokens);
+    });
+  }
+
+  /** Ends the session the refresh token belongs to (its whole family). Unknown tokens are ignored. */
+  async logout(refreshToken: string): Promise<void> {
+    const row = await this.refreshTokens.byHash(sha256(refreshToken));
+    if (row) await this.refreshTokens.revokeFamily(row.familyId);
+  }
+
+  // ── authentication of requests ─────────────────────────────────────────────────────────────────────────────────
+
+  /** A principal for an `Authorization: Bearer …` header carrying an access token or an API key; 401 otherwise. */
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    if (!m) throw fail.unauthorized('authentication required: send Authorization: Bearer <access token or API key>');
+    const token = m[1]!;
+    if (token.startsWith(API_KEY_PREFIX)) return this.authenticateKey(token);
+    const userId = await this.accessTokens.verify(token);
+    const user = userId && isUuid(userId) ? await this.users.byId(userId) : undefined;
+    if (!user || user.disabled) throw fail.unauthorized('invalid or expired access token');
+    return { userId: user.id, role: user.role, via: 'jwt', workspaceIds: null };
+  }
+
+  private async authenticateKey(key: string): Promise<Principal> {
+    const row = await this.apiKeys.byHash(sha256(key));
+    const now = Date.now();
+    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) throw fail.unauthorized('invalid, revoked or expired API key');
+    const user = await this.users.byId(row.userId);
+    if (!user || user.disabled) throw fail.unauthorized('invalid, revoked or expired API key');
+    if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60e3) await this.apiKeys.touch(row.id);
+    return { userId: user.id, role: user.role, via: 'apikey', keyId: row.id, workspaceIds: row.workspaceIds ?? null };
+  }
+
+  /**
+   * The workspace `ref` (slug or id) as this principal sees it: undefined when it does not exist, the user is not a
+   * member, or an API key is not scoped to it. Callers answer all three with the same 404.
+   */
+  async workspaceAccess(principal: Principal, ref: string): Promise<WorkspaceAccess | undefined> {
+    const workspace = await new WorkspacesRepo(this.db).byRef(ref);
+    if (!workspace) return undefined;
+    if (principal.workspaceIds && !principal.workspaceIds.includes(workspace.id)) return undefined;
+    const role = await new MembersRepo(this.db).role(workspace.id, principal.userId);
+    return role ? { workspace, role } : undefined;
+  }
+
+  // ── API keys ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Creates a key for `userId`; the key itself is returned only here. `workspaces` are slugs or ids the user belongs to. */
+  async createApiKey(
+    userId: string,
+    input: { name: string; workspaces?: string[]; expiresInDays?: number },
+    /** When the caller is itself a scoped key, the new key cannot reach further than it. */
+    within: string[] | null = null,
+  ): Promise<{ key: string; row: ApiKeyRow }> {
+    let workspaceIds: string[] | null = within;
+    if (input.workspaces && input.workspaces.length > 0) {
+      workspaceIds = [];
+      for (const ref of input.workspaces) {
+        const access = await this.workspaceAccess({ userId, role: 'member', via: 'jwt', workspaceIds: within }, ref);
+        if (!access) throw fail.notFound(`workspace ${ref}`);
+        if (!workspaceIds.includes(access.workspace.id)) workspaceIds.push(access.workspace.id);
+      }
+    }
+    const { key, prefix, hash } = newApiKey();
+    const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86400e3) : null;
+    const row = await this.apiKeys.insert({ userId, name: input.name.trim(), prefix, keyHash: hash, workspaceIds, expiresAt });
+    return { key, row };
+  }
+
+  async listApiKeys(userId: string): Promise<ApiKeyRow[]> {
+    return this.apiKeys.listForUser(userId);
+  }
+
+  async revokeApiKey(userId: string, id: string): Promise<void> {
+    if (!isUuid(id) || !(await this.apiKeys.revoke(userId, id))) throw fail.notFound(`API key ${id}`);
+  }
+}
+
+/** Postgres unique_violation (23505), through whatever wrappers the driver or Drizzle added. */
+export function isUniqueViolation(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++)
+    if ((e as { code?: unknown }).code === '23505') return true;
+  return false;
+}
