@@ -36,7 +36,7 @@ const initDb: Init = async (ctx) => {
     url: storage.databaseUrl,
     dataDir: storage.dataDir,
     poolMax: storage.poolMax,
-    pgliteInitialMemory: storage.pgliteInitialMemory,
+    pgliteSharedBuffers: storage.pgliteSharedBuffers,
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();

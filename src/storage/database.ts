@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
@@ -27,7 +27,8 @@ export interface DatabaseOptions {
   /** PGlite data directory; undefined (with no url) means in-memory, as tests use. */
   dataDir?: string;
   poolMax?: number;
-  pgliteInitialMemory?: number;
+  /** PGlite shared_buffers in bytes (its default of 128MB dominates idle RSS). */
+  pgliteSharedBuffers?: number;
   /** PGlite only: start from a dumped data directory (tests clone a migrated snapshot this way). */
   loadDataDir?: Blob;
 }
@@ -39,7 +40,7 @@ export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.met
 const MIGRATION_LOCK_KEY = 7_305_118_233;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteInitialMemory, opts.loadDataDir);
+  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteSharedBuffers, opts.loadDataDir);
 }
 
 async function detectVector(db: Db): Promise<boolean> {
@@ -52,7 +53,7 @@ export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
 
-async function openPglite(dataDir: string | undefined, initialMemory?: number, loadDataDir?: Blob): Promise<Database> {
+async function openPglite(dataDir: string | undefined, sharedBuffers?: number, loadDataDir?: Blob): Promise<Database> {
   const [{ PGlite }, { vector }, { drizzle }, { migrate }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-pgvector'),
@@ -65,12 +66,19 @@ async function openPglite(dataDir: string | undefined, initialMemory?: number, l
     dir = path.resolve(dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
   }
-  const client = await PGlite.create(dir, {
+  const options = {
     extensions: { vector },
-    // PGlite reserves its WASM heap up front; a smaller start keeps idle RSS low and the heap grows on demand.
-    ...(initialMemory ? { initialMemory } : {}),
+    ...(sharedBuffers
+      ? { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${Math.max(128, Math.round(sharedBuffers / 1024))}kB`] }
+      : {}),
     ...(loadDataDir ? { loadDataDir } : {}),
-  });
+  };
+  if (dir && !existsSync(path.join(dir, 'PG_VERSION'))) {
+    // First start: initdb runs in a second WASM module whose heap (~400 MB RSS) stays alive with the instance that
+    // ran it. Closing and reopening costs ~0.5 s once and returns the process to its normal idle footprint.
+    await (await PGlite.create(dir, options)).close();
+  }
+  const client = await PGlite.create(dir, options);
   const db = drizzle(client, { schema }) as unknown as Db;
   const database: Database = {
     db,
