@@ -1,9 +1,17 @@
-import type { Init } from '../../../modules/manager.js';
+import type { Config } from '../../../config/schema.js';
+import type { Logger } from '../../../observability/logger.js';
 import type { Database } from '../../../storage/database.js';
-import { M } from '../../../modules/graph.js';
 import { AuthService } from './service.js';
 
 export { AuthService };
 
+/** What initAuth takes from the module context (roles do not import the module manager). */
+interface AuthModuleContext {
+  config: Config;
+  log: Logger;
+  get<T>(name: 'db'): T;
+}
+
 /** The `auth` module: the service the gateway's routes authenticate with. */
-export const initAuth: Init = async (ctx) => new AuthService({ database: ctx.get<Database>(M.db), config: ctx.config, log: ctx.log.child({ module: 'auth' }) });
+export const initAuth = async (ctx: AuthModuleContext): Promise<AuthService> =>
+  new AuthService({ database: ctx.get<Database>('db'), config: ctx.config, log: ctx.log.child({ module: 'auth' }) });
