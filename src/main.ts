@@ -30,6 +30,13 @@ export function buildCli(): Command {
 }
 
 async function main(): Promise<void> {
+  // A rejection nobody awaited (e.g. inside a library's background work) must end the process with a clear line,
+  // not leave it half-running; Kubernetes restarts it.
+  process.on('unhandledRejection', (reason) => {
+    console.error(`docupod: unexpected error: ${reason instanceof Error ? reason.message : String(reason)}`);
+    if (process.env.DOCUPOD_DEBUG && reason instanceof Error) console.error(reason.stack);
+    process.exit(1);
+  });
   try {
     await buildCli().parseAsync(process.argv);
   } catch (err) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
@@ -36,6 +37,8 @@ export interface ServerOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The request's OpenTelemetry span (a no-op span unless tracing is configured). */
+    span?: Span;
     /** Set by auth once the workspace of a request is known, so the access log can carry it. */
     workspaceId?: string;
   }
@@ -67,13 +70,24 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   installProblemHandler(app);
 
   const { duration } = httpMetrics(opts.metrics);
+  // One span per request; pipeline steps (retrieve, rerank, generate) open child spans under it.
+  const tracer = trace.getTracer('docupod');
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    request.span = tracer.startSpan(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`, {
+      kind: SpanKind.SERVER,
+      attributes: { 'http.request.method': request.method, 'http.route': request.routeOptions.url ?? '', 'docupod.request_id': String(request.id) },
+    });
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
     duration.observe({ route, method: request.method, status: String(status) }, reply.elapsedTime / 1000);
+    if (request.span) {
+      request.span.setAttribute('http.response.status_code', status);
+      if (status >= 500) request.span.setStatus({ code: SpanStatusCode.ERROR });
+      request.span.end();
+    }
     if (route === '/healthz' || route === '/readyz' || route === '/metrics') return; // probes would drown the log
     request.log.info(
       { method: request.method, route, status, durationMs: Math.round(reply.elapsedTime * 10) / 10, workspaceId: request.workspaceId },
