@@ -1,5 +1,13 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/schema.js';
+import { AuthService } from '../src/roles/gateway/auth/index.js';
+import { WorkspaceService } from '../src/roles/gateway/workspaces/service.js';
+import { openDatabase } from '../src/storage/database.js';
 import { apiKeys } from '../src/storage/schema.js';
 import { as, createKey, createWorkspace, signup, type Session } from './fixtures/auth.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
@@ -107,4 +115,60 @@ describe('API keys', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json().errors.map((e: { path: string }) => e.path).sort()).toEqual(['body.expiresInDays', 'body.name']);
   });
+});
+
+// The CLI runs the built program (`npm test` builds first) against an embedded data directory.
+describe('docupod user create / apikey create', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'docupod-auth-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function docupod(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [path.resolve('bin/docupod.js'), ...args], {
+        env: { PATH: process.env.PATH, DOCUPOD_DATA_DIR: dir, DOCUPOD_LOG_LEVEL: 'silent' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      child.stdin.end(stdin ?? '');
+    });
+  }
+
+  it('creates an admin from a password on stdin, and a workspace-limited key printed once', async () => {
+    const user = await docupod(['user', 'create', '--email', 'ops@example.com', '--password-stdin', '--name', 'Ops', '--admin'], 'from-stdin-pw\n');
+    expect(user.code, user.stderr).toBe(0);
+    expect(user.stdout).toMatch(/created admin ops@example.com/);
+    expect((await docupod(['user', 'create', '--email', 'OPS@example.com', '--password', 'another-one'])).stderr).toMatch(/already exists/);
+    expect((await docupod(['apikey', 'create', '--email', 'ops@example.com', '--name', 'ci', '--workspace', 'nope'])).stderr).toMatch(/workspace nope not found/);
+
+    // Give the user a workspace, then mint keys from the CLI.
+    const database = await openDatabase({ dataDir: dir });
+    try {
+      const config = loadConfig({ DOCUPOD_DATA_DIR: dir, DOCUPOD_JWT_SECRET: 'x'.repeat(40) });
+      const auth = new AuthService({ database, config });
+      const session = await auth.login({ email: 'ops@example.com', password: 'from-stdin-pw' }, '127.0.0.1');
+      expect(session.user).toMatchObject({ role: 'admin', name: 'Ops' });
+      const principal = await auth.authenticate(`Bearer ${session.accessToken}`);
+      await new WorkspaceService(database).create(principal, { name: 'Ops Docs' });
+    } finally {
+      await database.close();
+    }
+    const key = await docupod(['apikey', 'create', '--email', 'ops@example.com', '--name', 'ci', '--workspace', 'ops-docs']);
+    expect(key.code, key.stderr).toBe(0);
+    expect(key.stdout.trim()).toMatch(/^dp_[A-Za-z0-9_-]{43}$/);
+    expect(key.stderr).toMatch(/shown once/);
+
+    const again = await openDatabase({ dataDir: dir });
+    try {
+      const auth = new AuthService({ database: again, config: loadConfig({ DOCUPOD_DATA_DIR: dir, DOCUPOD_JWT_SECRET: 'x'.repeat(40) }) });
+      const p = await auth.authenticate(`Bearer ${key.stdout.trim()}`);
+      expect(p).toMatchObject({ via: 'apikey', role: 'admin' });
+      expect(p.workspaceIds).toHaveLength(1);
+    } finally {
+      await again.close();
+    }
+  }, 180_000); // each command opens the embedded database: a few seconds apiece
 });
