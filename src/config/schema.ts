@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 
 // One schema for every variable docupod reads. `loadConfig(env)` is pure: only main passes process.env.
@@ -94,7 +95,29 @@ export const ConfigSchema = z
     DOCUPOD_EMBED_BASE_URL: Url.optional(),
     DOCUPOD_EMBED_MODEL: z.string().optional(),
     DOCUPOD_EMBED_API_KEY: z.string().optional(),
+    /** Where uploaded originals go: a local directory (embedded default) or Postgres (default with DATABASE_URL). */
+    DOCUPOD_BLOB_STORE: z.enum(['local', 'postgres']).optional(),
+    DOCUPOD_INGEST_WORKERS: PositiveInt.max(64).default(2),
+    DOCUPOD_INGEST_PARSER_THREADS: PositiveInt.max(64).default(2),
+    DOCUPOD_INGEST_MAX_ATTEMPTS: PositiveInt.max(100).default(5),
+    DOCUPOD_INGEST_MAX_BYTES: Size.default(50 * 1024 * 1024),
+    DOCUPOD_INGEST_MAX_PAGES: PositiveInt.default(2000),
+    DOCUPOD_INGEST_MAX_DECOMPRESSED_BYTES: Size.default(200 * 1024 * 1024),
+    DOCUPOD_INGEST_PARSE_TIMEOUT: Duration.default(120e3),
+    DOCUPOD_CHUNK_TOKENS: PositiveInt.max(8192).default(256),
+    DOCUPOD_CHUNK_OVERLAP: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(4096).default(32),
     DOCUPOD_SEARCH_LANGUAGE: z.string().regex(/^[a-z_]+$/, 'expected a Postgres text search configuration such as english or simple').default('english'),
+
+    /** The models role: `<repository>/<name>/<version>/` folders; default `<DOCUPOD_DATA_DIR>/models`. */
+    DOCUPOD_MODELS_REPOSITORY: z.string().optional(),
+    /** Rows per model run when concurrent requests are micro-batched. */
+    DOCUPOD_MODELS_MAX_BATCH_SIZE: PositiveInt.max(4096).default(32),
+    /** How long an idle model waits for more requests before running; 0 runs with what arrived in the same tick. */
+    DOCUPOD_MODELS_MAX_BATCH_DELAY: Duration.default(0),
+    /** Model runs in flight at once, per model. */
+    DOCUPOD_MODELS_CONCURRENCY: PositiveInt.max(64).default(1),
+    /** Rows allowed to wait per model; beyond it requests get 503 with Retry-After. */
+    DOCUPOD_MODELS_MAX_QUEUE: PositiveInt.default(4096),
   })
   .superRefine((c, ctx) => {
     for (const p of ['openai'] as const) {
@@ -105,6 +128,8 @@ export const ConfigSchema = z
     }
     if (c.DOCUPOD_LLM_PROVIDER === 'llamacpp' && !c.DOCUPOD_LLM_MODEL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: 'required when DOCUPOD_LLM_PROVIDER=llamacpp (path to a GGUF file)' });
+    if (c.DOCUPOD_CHUNK_OVERLAP >= c.DOCUPOD_CHUNK_TOKENS)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_CHUNK_OVERLAP'], message: `must be smaller than DOCUPOD_CHUNK_TOKENS (${c.DOCUPOD_CHUNK_TOKENS})` });
     if (c.DOCUPOD_DATABASE_URL && c.DATABASE_URL && c.DOCUPOD_DATABASE_URL !== c.DATABASE_URL)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'DATABASE_URL and DOCUPOD_DATABASE_URL are both set and differ; set only one' });
   });
@@ -140,6 +165,16 @@ export interface Config {
   llm: { provider: RawConfig['DOCUPOD_LLM_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string };
+  models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number };
+  blobs: { store: 'local' | 'postgres'; dir: string };
+  ingest: {
+    workers: number;
+    parserThreads: number;
+    maxAttempts: number;
+    limits: { maxBytes: number; maxPages: number; maxDecompressedBytes: number; timeoutMs: number };
+    chunkTokens: number;
+    chunkOverlap: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -229,6 +264,28 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     llm: { provider: c.DOCUPOD_LLM_PROVIDER, baseUrl: c.DOCUPOD_LLM_BASE_URL, model: c.DOCUPOD_LLM_MODEL, apiKey: c.DOCUPOD_LLM_API_KEY },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
     search: { language: c.DOCUPOD_SEARCH_LANGUAGE },
+    models: {
+      // memory:// (tests) has no directory to hold models.
+      repository: c.DOCUPOD_MODELS_REPOSITORY ?? (c.DOCUPOD_DATA_DIR.startsWith('memory://') ? undefined : path.join(c.DOCUPOD_DATA_DIR, 'models')),
+      maxBatchSize: c.DOCUPOD_MODELS_MAX_BATCH_SIZE,
+      maxBatchDelayMs: c.DOCUPOD_MODELS_MAX_BATCH_DELAY,
+      concurrency: c.DOCUPOD_MODELS_CONCURRENCY,
+      maxQueue: c.DOCUPOD_MODELS_MAX_QUEUE,
+    },
+    blobs: { store: c.DOCUPOD_BLOB_STORE ?? (databaseUrl || c.DOCUPOD_DATA_DIR === 'memory://' ? 'postgres' : 'local'), dir: `${c.DOCUPOD_DATA_DIR.replace(/\/$/, '')}/blobs` },
+    ingest: {
+      workers: c.DOCUPOD_INGEST_WORKERS,
+      parserThreads: c.DOCUPOD_INGEST_PARSER_THREADS,
+      maxAttempts: c.DOCUPOD_INGEST_MAX_ATTEMPTS,
+      limits: {
+        maxBytes: c.DOCUPOD_INGEST_MAX_BYTES,
+        maxPages: c.DOCUPOD_INGEST_MAX_PAGES,
+        maxDecompressedBytes: c.DOCUPOD_INGEST_MAX_DECOMPRESSED_BYTES,
+        timeoutMs: c.DOCUPOD_INGEST_PARSE_TIMEOUT,
+      },
+      chunkTokens: c.DOCUPOD_CHUNK_TOKENS,
+      chunkOverlap: c.DOCUPOD_CHUNK_OVERLAP,
+    },
   };
 }
 

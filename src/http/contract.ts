@@ -22,12 +22,17 @@ export type ClientOf<C extends Contract> = {
   [K in keyof C['methods']]: (input: z.input<C['methods'][K]['input']>) => Promise<z.output<C['methods'][K]['output']>>;
 };
 
+/** What an implementation provides: inputs arrive parsed (defaults applied), so it sees z.output of each input. */
+export type ImplOf<C extends Contract> = {
+  [K in keyof C['methods']]: (input: z.output<C['methods'][K]['input']>) => Promise<z.input<C['methods'][K]['output']>>;
+};
+
 export function defineContract<M extends Record<string, MethodSpec>>(role: string, methods: M): Contract<M> {
   return { role, methods };
 }
 
 /** In-process form: validates input and output exactly as the HTTP form does, so behaviour cannot drift. */
-export function inProcessClient<C extends Contract>(contract: C, impl: ClientOf<C>): ClientOf<C> {
+export function inProcessClient<C extends Contract>(contract: C, impl: ImplOf<C>): ClientOf<C> {
   const client: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, spec] of Object.entries(contract.methods)) {
     client[name] = async (input: unknown) => {
@@ -53,7 +58,7 @@ export function internalPath(contract: Contract, method: string): string {
  * Serves a contract under /internal/<role>/. These routes are for other docupod pods only: they require the shared
  * internal token (DOCUPOD_INTERNAL_TOKEN) and the Helm chart's NetworkPolicies keep them off the ingress.
  */
-export function serveContract<C extends Contract>(app: FastifyInstance, contract: C, impl: ClientOf<C>, opts: { token?: string }): void {
+export function serveContract<C extends Contract>(app: FastifyInstance, contract: C, impl: ImplOf<C>, opts: { token?: string }): void {
   const client = inProcessClient(contract, impl);
   for (const name of Object.keys(contract.methods)) {
     app.post(internalPath(contract, name), { schema: { hide: true } }, async (request) => {

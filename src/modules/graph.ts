@@ -41,7 +41,8 @@ export const DEPS: Record<ModuleName, readonly ModuleName[]> = {
   [M.retrievalClient]: [],
   [M.chatClient]: [],
   [M.modelsClient]: [],
-  [M.gateway]: [M.db, M.http, M.auth, M.ingestClient, M.retrievalClient, M.chatClient, M.modelsClient],
+  // The gateway writes uploads to the shared blob store and hands the ingest role only their keys.
+  [M.gateway]: [M.db, M.blobs, M.http, M.auth, M.ingestClient, M.retrievalClient, M.chatClient, M.modelsClient],
   [M.ingest]: [M.db, M.blobs, M.jobs, M.embedder, M.http],
   [M.retrieval]: [M.db, M.embedder, M.http],
   [M.chat]: [M.db, M.retrievalClient, M.llm, M.http],

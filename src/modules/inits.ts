@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { serveContract, inProcessClient, type ClientOf, type Contract } from '../http/contract.js';
+import { serveContract, inProcessClient, type ClientOf, type Contract, type ImplOf } from '../http/contract.js';
 import { buildServer } from '../http/server.js';
 import { openDatabase, redactUrl, type Database } from '../storage/database.js';
 import { ChatContract, type ChatClient } from '../roles/chat/contract.js';
@@ -7,10 +7,20 @@ import { chatHttpClient } from '../roles/chat/client.js';
 import { createChatService } from '../roles/chat/service.js';
 import { IngestContract, type IngestClient } from '../roles/ingest/contract.js';
 import { ingestHttpClient } from '../roles/ingest/client.js';
-import { createIngestService } from '../roles/ingest/service.js';
+import { createIngestService, INGEST_JOB, IngestPayload } from '../roles/ingest/service.js';
+import { createIngestPipeline } from '../roles/ingest/pipeline.js';
+import { chunkForIndex } from '../roles/ingest/chunks.js';
+import { ParserPool } from '../roles/ingest/parse/index.js';
+import type { BlobStore } from '../adapters/blob/blob-store.js';
+import { LocalBlobStore } from '../adapters/blob/local.js';
+import { PostgresBlobStore } from '../adapters/blob/postgres.js';
+import type { Embedder } from '../adapters/embed/embedder.js';
+import { JobQueue } from '../jobs/queue.js';
+import { z } from 'zod';
 import { ModelsContract, type ModelsClient } from '../roles/models/contract.js';
 import { modelsHttpClient } from '../roles/models/client.js';
 import { createModelsService } from '../roles/models/service.js';
+import { startModelServing } from '../roles/models/module.js';
 import { RetrievalContract, type RetrievalClient } from '../roles/retrieval/contract.js';
 import { retrievalHttpClient } from '../roles/retrieval/client.js';
 import { createRetrievalService } from '../roles/retrieval/service.js';
@@ -78,7 +88,7 @@ const initDescriptor = (kind: string, describe: (ctx: ModuleContext) => Record<s
   };
 };
 
-function serveRole<C extends Contract>(ctx: ModuleContext, contract: C, impl: ClientOf<C>): ClientOf<C> {
+function serveRole<C extends Contract>(ctx: ModuleContext, contract: C, impl: ImplOf<C>): ClientOf<C> {
   const app = ctx.get<FastifyInstance>(M.http);
   serveContract(app, contract, impl, { token: ctx.config.auth.internalToken });
   return inProcessClient(contract, impl);
@@ -104,27 +114,89 @@ function clientInit<C>(role: RoleName, urlVar: string, url: (ctx: ModuleContext)
   };
 }
 
+/** The ingest role: document records over its contract, and the parse → chunk → embed → index jobs. */
+const initIngest: Init = async (ctx) => {
+  const database = ctx.get<Database>(M.db);
+  const { ingest, search } = ctx.config;
+  const blobs = ctx.get<BlobStore>(M.blobs);
+  const queue = ctx.get<JobQueue>(M.jobs);
+  const parsers = new ParserPool({ size: ingest.parserThreads, limits: ingest.limits });
+  ctx.onStop(() => parsers.close());
+  const pipeline = createIngestPipeline({
+    db: database.db,
+    blobs,
+    embedder: ctx.get<Embedder | undefined>(M.embedder),
+    vectorEnabled: database.vectorEnabled,
+    language: search.language,
+    parse: (bytes, filename) => parsers.parse(bytes, filename),
+    chunk: (doc) => chunkForIndex(doc, { chunkTokens: ingest.chunkTokens, overlapTokens: ingest.chunkOverlap }),
+    log: ctx.log.child({ module: 'ingest' }),
+    metrics: ctx.metrics,
+  });
+  queue.register(INGEST_JOB, IngestPayload.extend({ reindex: z.boolean().optional() }), pipeline.run, {
+    concurrency: ingest.workers,
+    onFailed: pipeline.onFailed,
+  });
+  queue.start();
+  return serveRole(ctx, IngestContract, createIngestService({ db: database.db, blobs, jobs: queue, version: ctx.version, ready: databaseReady(ctx) }));
+};
+
 export const inits: Record<ModuleName, Init> = {
   [M.db]: initDb,
   [M.http]: initHttp,
-  [M.blobs]: initDescriptor('blobs', (ctx) => ({ store: ctx.config.storage.databaseUrl ? 'postgres' : 'local', dataDir: ctx.config.storage.dataDir })),
-  [M.jobs]: initDescriptor('jobs', () => ({ queue: 'postgres' })),
+  [M.blobs]: async (ctx): Promise<BlobStore> => {
+    const { blobs } = ctx.config;
+    if (blobs.store === 'postgres') return new PostgresBlobStore(ctx.get<Database>(M.db).db);
+    if (ctx.config.storage.databaseUrl && !ctx.isActive(M.all))
+      ctx.log.warn({ dir: blobs.dir }, 'blobs in a local directory with split roles: every pod must mount the same volume (or set DOCUPOD_BLOB_STORE=postgres)');
+    return new LocalBlobStore(blobs.dir);
+  },
+  [M.jobs]: async (ctx): Promise<JobQueue> => {
+    const queue = new JobQueue({ db: ctx.get<Database>(M.db).db, log: ctx.log.child({ module: 'jobs' }), metrics: ctx.metrics });
+    ctx.onStop(() => queue.stop());
+    return queue;
+  },
   [M.llm]: initDescriptor('llm', (ctx) => ({ provider: ctx.config.llm.provider, model: ctx.config.llm.model })),
-  [M.embedder]: initDescriptor('embedder', (ctx) => ({ provider: ctx.config.embed.provider, model: ctx.config.embed.model })),
+  [M.embedder]: async (ctx): Promise<Embedder | undefined> => {
+    if (ctx.config.embed.provider === 'none') return undefined;
+    const { createEmbedder } = await import('../adapters/embed/factory.js');
+    return createEmbedder(ctx.config.embed);
+  },
   [M.auth]: initAuth,
   [M.ingestClient]: clientInit('ingest', 'DOCUPOD_INGEST_URL', (c) => c.config.urls.ingest, ingestHttpClient),
   [M.retrievalClient]: clientInit('retrieval', 'DOCUPOD_RETRIEVAL_URL', (c) => c.config.urls.retrieval, retrievalHttpClient),
   [M.chatClient]: clientInit('chat', 'DOCUPOD_CHAT_URL', (c) => c.config.urls.chat, chatHttpClient),
   [M.modelsClient]: clientInit('models', 'DOCUPOD_MODELS_URL', (c) => c.config.urls.models, modelsHttpClient),
-  [M.ingest]: async (ctx) => serveRole(ctx, IngestContract, createIngestService({ version: ctx.version, ready: databaseReady(ctx) })),
-  [M.retrieval]: async (ctx) => serveRole(ctx, RetrievalContract, createRetrievalService({ version: ctx.version, ready: databaseReady(ctx) })),
+  [M.ingest]: initIngest,
+  [M.retrieval]: async (ctx) => {
+    const database = ctx.get<Database>(M.db);
+    return serveRole(
+      ctx,
+      RetrievalContract,
+      createRetrievalService({
+        db: database.db,
+        embedder: ctx.get<Embedder | undefined>(M.embedder),
+        vectorEnabled: database.vectorEnabled,
+        language: ctx.config.search.language,
+        metrics: ctx.metrics,
+        version: ctx.version,
+        ready: databaseReady(ctx),
+      }),
+    );
+  },
   [M.chat]: async (ctx) => serveRole(ctx, ChatContract, createChatService({ version: ctx.version, ready: databaseReady(ctx) })),
-  [M.models]: async (ctx) => serveRole(ctx, ModelsContract, createModelsService({ version: ctx.version, ready: async () => true })),
+  [M.models]: async (ctx) => {
+    const app = ctx.get<FastifyInstance>(M.http);
+    await startModelServing({ ...ctx, app, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });
+    return serveRole(ctx, ModelsContract, createModelsService({ version: ctx.version, ready: async () => true }));
+  },
   [M.gateway]: async (ctx) => {
     const app = ctx.get<FastifyInstance>(M.http);
     await app.register(gatewayRoutes, {
       auth: ctx.get<AuthService>(M.auth),
       db: ctx.get<Database>(M.db),
+      blobs: ctx.get<BlobStore>(M.blobs),
+      uploadLimit: ctx.config.http.uploadLimit,
       roles: {
         ingest: ctx.get<IngestClient>(M.ingestClient),
         retrieval: ctx.get<RetrievalClient>(M.retrievalClient),

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
+import { ensureVectorSchema } from './vector-schema.js';
 
 // One typed query layer over two drivers: PGlite (embedded, in-process WASM Postgres) and node-postgres (a server).
 // Callers receive `Database` and never learn which one they have, so every query runs on both.
@@ -90,6 +91,7 @@ async function openPglite(dataDir: string | undefined, sharedBuffers?: number, l
     migrate: async () => {
       await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS_DIR });
       database.vectorEnabled = await detectVector(db);
+      if (database.vectorEnabled) await ensureVectorSchema(db);
     },
     close: async () => {
       if (!client.closed) await client.close();
@@ -121,11 +123,12 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
       try {
         await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
         await migrate(drizzle(pool, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+        database.vectorEnabled = await detectVector(db);
+        if (database.vectorEnabled) await ensureVectorSchema(db);
       } finally {
         await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
         lock.release();
       }
-      database.vectorEnabled = await detectVector(db);
     },
     close: async () => {
       await pool.end();

@@ -10,6 +10,9 @@ import type { RetrievalClient } from '../retrieval/contract.js';
 import type { AuthService } from './auth/module.js';
 import { accountRoutes, publicAuthRoutes } from './auth/routes.js';
 import { workspaceRoutes } from './workspaces/routes.js';
+import { documentRoutes } from './documents/routes.js';
+import { searchRoutes } from './search/routes.js';
+import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import { WorkspaceService } from './workspaces/service.js';
 
 export interface GatewayOptions {
@@ -17,6 +20,8 @@ export interface GatewayOptions {
   db: Database;
   roles: { ingest: IngestClient; retrieval: RetrievalClient; chat: ChatClient; models: ModelsClient };
   version: string;
+  blobs: BlobStore;
+  uploadLimit: number;
 }
 
 /** The public API: auth, workspaces and the routes that forward to the other roles. */
@@ -49,4 +54,6 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
   await app.register(accountRoutes, { auth: opts.auth, db: opts.db });
   // Workspace-scoped routes added later (documents, search, chats) go inside a context guarded the same way.
   await app.register(workspaceRoutes, { auth: opts.auth, workspaces: new WorkspaceService(opts.db) });
+  await app.register(documentRoutes, { auth: opts.auth, ingest: opts.roles.ingest, blobs: opts.blobs, uploadLimit: opts.uploadLimit });
+  await app.register(searchRoutes, { auth: opts.auth, retrieval: opts.roles.retrieval });
 };

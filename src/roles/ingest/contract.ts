@@ -1,8 +1,79 @@
+import { z } from 'zod';
 import { defineContract, type ClientOf } from '../../http/contract.js';
 import { statusMethod } from '../../core/role-status.js';
+import { DOCUMENT_STATES } from '../../storage/schema-documents.js';
 
-// The ingest role's interface, shared by its in-process and HTTP forms. Later work adds methods here.
+// The ingest role's interface, shared by its in-process and HTTP forms. Uploaded bytes never cross it: the gateway
+// writes them to the shared blob store and submits the key, so a split deployment moves files once.
+
+const Id = z.uuid();
+
+export const DocumentProgress = z.object({
+  step: z.string().optional(),
+  bytes: z.number().int().optional(),
+  pages: z.number().int().optional(),
+  chunksDone: z.number().int().optional(),
+  chunksTotal: z.number().int().optional(),
+  etaSeconds: z.number().optional(),
+});
+export type DocumentProgress = z.infer<typeof DocumentProgress>;
+
+export const DocumentInfo = z.object({
+  id: Id,
+  workspaceId: Id,
+  source: z.string(),
+  title: z.string().nullable(),
+  mime: z.string().nullable(),
+  sizeBytes: z.number().int(),
+  contentHash: z.string(),
+  state: z.enum(DOCUMENT_STATES),
+  error: z.string().nullable(),
+  pages: z.number().int().nullable(),
+  chunkCount: z.number().int(),
+  replacesId: Id.nullable(),
+  progress: DocumentProgress,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  indexedAt: z.string().nullable(),
+});
+export type DocumentInfo = z.infer<typeof DocumentInfo>;
+
+export const SubmittedFile = z.object({
+  source: z.string().min(1).max(1024),
+  blobKey: z.string().min(1),
+  sizeBytes: z.number().int().min(0),
+  contentHash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export const SubmitResult = z.object({
+  id: Id,
+  source: z.string(),
+  state: z.enum(DOCUMENT_STATES),
+  /** True when the workspace already holds these exact bytes: nothing new is stored or indexed. */
+  duplicate: z.boolean(),
+  /** The document this upload will replace once indexed (same source, new content). */
+  replacesId: Id.nullable(),
+});
+export type SubmitResult = z.infer<typeof SubmitResult>;
+
+const Ref = z.object({ workspaceId: Id, documentId: Id });
+
 export const IngestContract = defineContract('ingest', {
   status: statusMethod,
+  submit: {
+    input: z.object({ workspaceId: Id, userId: Id.optional(), files: z.array(SubmittedFile).min(1).max(1000) }),
+    output: z.object({ documents: z.array(SubmitResult) }),
+  },
+  list: {
+    input: z.object({ workspaceId: Id, state: z.enum(DOCUMENT_STATES).optional(), limit: z.number().int().min(1).max(1000).default(100), offset: z.number().int().min(0).default(0) }),
+    output: z.object({ documents: z.array(DocumentInfo), total: z.number().int() }),
+  },
+  get: { input: Ref, output: DocumentInfo },
+  delete: { input: Ref, output: z.object({ deleted: z.literal(true) }) },
+  reindex: { input: Ref, output: DocumentInfo },
+  totals: {
+    input: z.object({ workspaceId: Id }),
+    output: z.object({ documents: z.number().int(), chunks: z.number().int(), bytes: z.number().int(), byState: z.record(z.string(), z.number().int()) }),
+  },
 });
 export type IngestClient = ClientOf<typeof IngestContract>;

@@ -1,13 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { and, count, desc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { DocupodError, Problems, fail } from '../../core/errors.js';
 import { roleStatus } from '../../core/role-status.js';
-import type { IngestClient } from './contract.js';
+import type { BlobStore } from '../../adapters/blob/blob-store.js';
+import type { JobQueue } from '../../jobs/queue.js';
+import type { Db } from '../../storage/database.js';
+import { documents } from '../../storage/schema-documents.js';
+import type { ImplOf } from '../../http/contract.js';
+import type { DocumentInfo, IngestContract, SubmitResult } from './contract.js';
+import { removeDocumentIndex } from './index-writer.js';
 
-export interface IngestDeps {
+export const INGEST_JOB = 'ingest.document';
+export const IngestPayload = z.object({ workspaceId: z.uuid(), documentId: z.uuid() });
+export type IngestPayload = z.infer<typeof IngestPayload>;
+
+export interface IngestServiceDeps {
+  db: Db;
+  blobs: BlobStore;
+  jobs: JobQueue;
   version: string;
-  /** Readiness of what this role depends on (database, model backends). */
   ready: () => Promise<true | string>;
 }
 
-/** The ingest role's in-process implementation of its contract. */
-export function createIngestService(deps: IngestDeps): IngestClient {
-  return { status: () => roleStatus('ingest', deps.version, deps.ready) };
+type DocumentRow = typeof documents.$inferSelect;
+
+export function toInfo(d: DocumentRow): DocumentInfo {
+  const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
+  return {
+    id: d.id,
+    workspaceId: d.workspaceId,
+    source: d.source,
+    title: d.title,
+    mime: d.mime,
+    sizeBytes: Number(d.sizeBytes),
+    contentHash: d.contentHash,
+    state: d.state,
+    error: d.error,
+    pages: d.pages,
+    chunkCount: d.chunkCount,
+    replacesId: d.replacesId,
+    progress: (d.progress ?? {}) as DocumentInfo['progress'],
+    createdAt: iso(d.createdAt)!,
+    updatedAt: iso(d.updatedAt)!,
+    indexedAt: iso(d.indexedAt),
+  };
+}
+
+/** The ingest role's in-process implementation: document records, submission, deletion; the work runs in jobs. */
+export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof IngestContract> {
+  const { db } = deps;
+
+  const load = async (workspaceId: string, documentId: string): Promise<DocumentRow> => {
+    const [row] = await db.select().from(documents).where(and(eq(documents.workspaceId, workspaceId), eq(documents.id, documentId)));
+    if (!row) throw fail.notFound(`document ${documentId}`);
+    return row;
+  };
+
+  return {
+    status: () => roleStatus('ingest', deps.version, deps.ready),
+
+    async submit({ workspaceId, userId, files }) {
+      const results: SubmitResult[] = [];
+      for (const f of files) {
+        // Same bytes already live in this workspace: answer with that document, store and index nothing.
+        const [dup] = await db
+          .select()
+          .from(documents)
+          .where(and(eq(documents.workspaceId, workspaceId), eq(documents.contentHash, f.contentHash), sql`${documents.state} not in ('failed', 'cancelled')`));
+        if (dup) {
+          await deps.blobs.delete(f.blobKey).catch(() => {}); // the gateway stored it before we knew
+          results.push({ id: dup.id, source: dup.source, state: dup.state, duplicate: true, replacesId: dup.replacesId });
+          continue;
+        }
+        const id = randomUUID();
+        const result = await db.transaction(async (tx) => {
+          // A new upload under an existing source replaces that document once (and only if) it is indexed.
+          const [previous] = await tx
+            .select({ id: documents.id })
+            .from(documents)
+            .where(and(eq(documents.workspaceId, workspaceId), eq(documents.source, f.source), sql`${documents.state} not in ('failed', 'cancelled')`))
+            .orderBy(desc(documents.createdAt))
+            .limit(1);
+          await tx.insert(documents).values({
+            id,
+            workspaceId,
+            source: f.source,
+            contentHash: f.contentHash,
+            sizeBytes: f.sizeBytes,
+            blobKey: f.blobKey,
+            state: 'uploaded',
+            replacesId: previous?.id ?? null,
+            createdBy: userId,
+            progress: { step: 'queued', bytes: f.sizeBytes },
+          });
+          await deps.jobs.enqueue(INGEST_JOB, { workspaceId, documentId: id } satisfies IngestPayload, { workspaceId, db: tx as unknown as Db });
+          return { id, source: f.source, state: 'uploaded' as const, duplicate: false, replacesId: previous?.id ?? null };
+        });
+        results.push(result);
+      }
+      return { documents: results };
+    },
+
+    async list({ workspaceId, state, limit, offset }) {
+      const where = state ? and(eq(documents.workspaceId, workspaceId), eq(documents.state, state)) : eq(documents.workspaceId, workspaceId);
+      const rows = await db.select().from(documents).where(where).orderBy(desc(documents.createdAt)).limit(limit).offset(offset);
+      const [{ n }] = (await db.select({ n: count() }).from(documents).where(where)) as [{ n: number }];
+      return { documents: rows.map(toInfo), total: Number(n) };
+    },
+
+    async get({ workspaceId, documentId }) {
+      return toInfo(await load(workspaceId, documentId));
+    },
+
+    async delete({ workspaceId, documentId }) {
+      const doc = await load(workspaceId, documentId);
+      await deps.jobs.cancelWhere(INGEST_JOB, 'documentId', documentId);
+      await db.transaction(async (tx) => {
+        await removeDocumentIndex(tx as unknown as Db, workspaceId, documentId, doc.state === 'indexed');
+        await tx.delete(documents).where(and(eq(documents.workspaceId, workspaceId), eq(documents.id, documentId)));
+      });
+      await deps.blobs.delete(doc.blobKey);
+      return { deleted: true as const };
+    },
+
+    async reindex({ workspaceId, documentId }) {
+      const doc = await load(workspaceId, documentId);
+      if (!['indexed', 'failed', 'cancelled'].includes(doc.state))
+        throw new DocupodError(Problems.conflict, `document ${documentId} is ${doc.state}; wait until it is indexed or failed`);
+      await db.transaction(async (tx) => {
+        // Stays searchable (state indexed) until the new index replaces the old in one transaction.
+        await tx
+          .update(documents)
+          .set({ error: null, state: doc.state === 'indexed' ? 'indexed' : 'uploaded', progress: { step: 'queued', bytes: Number(doc.sizeBytes) }, updatedAt: sql`now()` })
+          .where(eq(documents.id, documentId));
+        await deps.jobs.enqueue(INGEST_JOB, { workspaceId, documentId, reindex: true }, { workspaceId, db: tx as unknown as Db });
+      });
+      return toInfo(await load(workspaceId, documentId));
+    },
+
+    async totals({ workspaceId }) {
+      const rows = await db
+        .select({ state: documents.state, n: count(), chunks: sql<number>`coalesce(sum(${documents.chunkCount}), 0)::int`, bytes: sql<number>`coalesce(sum(${documents.sizeBytes}), 0)::bigint` })
+        .from(documents)
+        .where(eq(documents.workspaceId, workspaceId))
+        .groupBy(documents.state);
+      const byState: Record<string, number> = {};
+      let docsN = 0;
+      let chunksN = 0;
+      let bytes = 0;
+      for (const r of rows) {
+        byState[r.state] = Number(r.n);
+        docsN += Number(r.n);
+        if (r.state === 'indexed') chunksN += Number(r.chunks);
+        bytes += Number(r.bytes);
+      }
+      return { documents: docsN, chunks: chunksN, bytes, byState };
+    },
+  };
 }

@@ -1,0 +1,15 @@
+import { chunkDocument, type ChunkOptions } from '../../core/chunking.js';
+import type { ParsedDocument } from '../../core/document-model.js';
+import type { IndexChunk } from './index-writer.js';
+
+/** The chunker's output in the shape the index writer stores (one place to adapt if either side changes). */
+export function chunkForIndex(doc: ParsedDocument, options: ChunkOptions): IndexChunk[] {
+  return chunkDocument(doc, options).map((c) => ({
+    text: c.text,
+    headingPath: c.headingPath,
+    page: c.page,
+    charStart: c.charStart,
+    charEnd: c.charEnd,
+    tokenCount: c.tokenCount,
+  }));
+}

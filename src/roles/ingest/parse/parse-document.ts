@@ -1,0 +1,38 @@
+// Detect, check limits, dispatch to the parser. Runs inside a worker thread (see pool.ts); it is also safe to call
+// in-thread for trusted input, but then nothing enforces the wall-time limit.
+import type { ParsedDocument } from '../../../core/document-model.js';
+import { isDocupodError } from '../../../core/errors.js';
+import { parseCsv } from './csv.js';
+import { detectType } from './detect.js';
+import { parseDocx } from './docx.js';
+import { parseHtml } from './html.js';
+import { checkFileSize, unprocessable, type ParseLimits } from './limits.js';
+import { parseMarkdown } from './markdown.js';
+import { parsePdf } from './pdf.js';
+import { parsePlainText } from './plain-text.js';
+import { decodeText } from './text-decode.js';
+
+export async function parseDocument(bytes: Uint8Array, filename: string, limits: ParseLimits): Promise<ParsedDocument> {
+  checkFileSize(bytes.byteLength, filename, limits);
+  const type = detectType(bytes, filename);
+  try {
+    switch (type.kind) {
+      case 'pdf':
+        return await parsePdf(bytes, filename, limits);
+      case 'docx':
+        return await parseDocx(bytes, filename, limits);
+      case 'html':
+        return parseHtml(decodeText(bytes));
+      case 'markdown':
+        return parseMarkdown(decodeText(bytes));
+      case 'csv':
+        return parseCsv(decodeText(bytes), type.delimiter ?? ',', filename);
+      case 'text':
+        return parsePlainText(decodeText(bytes));
+    }
+  } catch (err) {
+    if (isDocupodError(err)) throw err;
+    // A library bug or a pathological file: still the file's problem from the user's point of view.
+    throw unprocessable(`"${filename}" could not be parsed as ${type.mime}: ${(err as Error).message}`, err);
+  }
+}

@@ -1,0 +1,153 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { ParsedDocument } from '../../core/document-model.js';
+import { DocupodError } from '../../core/errors.js';
+import type { BlobStore } from '../../adapters/blob/blob-store.js';
+import type { Embedder } from '../../adapters/embed/embedder.js';
+import type { JobContext } from '../../jobs/queue.js';
+import type { Logger } from '../../observability/logger.js';
+import { Counter, Histogram, metric, type Registry } from '../../observability/metrics.js';
+import type { Db } from '../../storage/database.js';
+import { documents, type DocumentState } from '../../storage/schema-documents.js';
+import { ensureHnswIndex } from '../../storage/vector-schema.js';
+import type { DocumentProgress } from './contract.js';
+import { removeDocumentIndex, writeDocumentIndex, type IndexChunk } from './index-writer.js';
+import type { IngestPayload } from './service.js';
+
+// The per-document state machine: uploaded → parsing → chunking → embedding → indexed (or failed / cancelled).
+// Every step is idempotent: the work before the final transaction only reads the original and computes, so a
+// worker killed anywhere leaves nothing visible, and the job (whose lease expires) simply runs again. The final
+// transaction replaces the document's index and flips its state together.
+
+export interface PipelineDeps {
+  db: Db;
+  blobs: BlobStore;
+  embedder?: Embedder;
+  vectorEnabled: boolean;
+  language: string;
+  parse: (bytes: Uint8Array, filename: string, signal: AbortSignal) => Promise<ParsedDocument>;
+  chunk: (doc: ParsedDocument) => IndexChunk[];
+  log: Logger;
+  metrics: Registry;
+  embedBatch?: number;
+}
+
+export function ingestMetrics(registry: Registry) {
+  return {
+    step: metric(registry, 'docupod_ingest_step_seconds', () => new Histogram({ name: 'docupod_ingest_step_seconds', help: 'Time spent per ingestion step', labelNames: ['state'] as const, buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300], registers: [registry] })),
+    documents: metric(registry, 'docupod_ingest_documents_total', () => new Counter({ name: 'docupod_ingest_documents_total', help: 'Documents that finished ingestion, by final state', labelNames: ['state'] as const, registers: [registry] })),
+    failures: metric(registry, 'docupod_ingest_failures_total', () => new Counter({ name: 'docupod_ingest_failures_total', help: 'Failed documents by reason class (problem type)', labelNames: ['reason'] as const, registers: [registry] })),
+    chunks: metric(registry, 'docupod_ingest_chunks_total', () => new Counter({ name: 'docupod_ingest_chunks_total', help: 'Chunks written to the index', registers: [registry] })),
+  };
+}
+
+export function createIngestPipeline(deps: PipelineDeps) {
+  const m = ingestMetrics(deps.metrics);
+  const { db } = deps;
+
+  const setState = async (documentId: string, state: DocumentState | undefined, progress: DocumentProgress) => {
+    await db
+      .update(documents)
+      .set({ ...(state ? { state } : {}), progress, updatedAt: sql`now()` })
+      .where(and(eq(documents.id, documentId), sql`${documents.state} not in ('cancelled')`));
+  };
+
+  const run = async (payload: IngestPayload & { reindex?: boolean }, ctx: JobContext): Promise<void> => {
+    const [doc] = await db.select().from(documents).where(and(eq(documents.workspaceId, payload.workspaceId), eq(documents.id, payload.documentId)));
+    if (!doc || doc.state === 'cancelled') return; // deleted or cancelled meanwhile: nothing to do
+    if (doc.state === 'indexed' && !payload.reindex) return; // finished by an earlier attempt
+    const wasIndexed = doc.state === 'indexed';
+    // While re-indexing, the old index stays searchable: only progress changes until the final transaction.
+    const stateFor = (s: DocumentState) => (wasIndexed ? undefined : s);
+    const log = deps.log.child({ documentId: doc.id, workspaceId: doc.workspaceId });
+    const bytesTotal = Number(doc.sizeBytes);
+
+    let t = performance.now();
+    const lap = (state: string) => {
+      const now = performance.now();
+      m.step.observe({ state }, (now - t) / 1000);
+      t = now;
+    };
+
+    await setState(doc.id, stateFor('parsing'), { step: 'parsing', bytes: bytesTotal });
+    const bytes = await deps.blobs.get(doc.blobKey);
+    const parsed = await deps.parse(bytes, doc.source, ctx.signal);
+    lap('parsing');
+    await ctx.heartbeat();
+
+    await setState(doc.id, stateFor('chunking'), { step: 'chunking', bytes: bytesTotal, pages: parsed.pages });
+    const chunks = deps.chunk(parsed);
+    lap('chunking');
+
+    let embeddings: number[][] | undefined;
+    if (deps.embedder && deps.vectorEnabled && chunks.length > 0) {
+      const batch = deps.embedBatch ?? 64;
+      embeddings = [];
+      const started = performance.now();
+      await setState(doc.id, stateFor('embedding'), { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: 0, chunksTotal: chunks.length });
+      for (let i = 0; i < chunks.length; i += batch) {
+        if (ctx.signal.aborted) throw new Error('stopped');
+        const vectors = await deps.embedder.embed(chunks.slice(i, i + batch).map((c) => embeddingText(parsed.title, c)), ctx.signal);
+        embeddings.push(...vectors);
+        const done = Math.min(chunks.length, i + batch);
+        const perChunk = (performance.now() - started) / done / 1000;
+        await setState(doc.id, undefined, { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: done, chunksTotal: chunks.length, etaSeconds: Math.round(perChunk * (chunks.length - done) * 10) / 10 });
+        await ctx.heartbeat();
+      }
+      await ensureHnswIndex(db, embeddings[0]!.length);
+      lap('embedding');
+    }
+
+    const title = parsed.title?.trim() || null;
+    const finished = await db.transaction(async (tx) => {
+      const txDb = tx as unknown as Db;
+      // Re-check under the transaction: a delete or cancel may have happened while we worked.
+      const [current] = await tx.select({ state: documents.state }).from(documents).where(eq(documents.id, doc.id)).for('update');
+      if (!current || current.state === 'cancelled') return false;
+      await removeDocumentIndex(txDb, doc.workspaceId, doc.id, current.state === 'indexed');
+      await writeDocumentIndex(txDb, { workspaceId: doc.workspaceId, documentId: doc.id, title, language: deps.language, chunks, embeddings });
+      await tx
+        .update(documents)
+        .set({ state: 'indexed', title, mime: parsed.mime, pages: parsed.pages ?? null, chunkCount: chunks.length, error: null, indexedAt: sql`now()`, updatedAt: sql`now()`, progress: { step: 'indexed', bytes: bytesTotal, pages: parsed.pages, chunksDone: chunks.length, chunksTotal: chunks.length } })
+        .where(eq(documents.id, doc.id));
+      if (doc.replacesId) {
+        // The new version is in; the old one leaves in the same transaction (searchers see one or the other).
+        const [old] = await tx.select().from(documents).where(and(eq(documents.id, doc.replacesId), eq(documents.workspaceId, doc.workspaceId)));
+        if (old) {
+          await removeDocumentIndex(txDb, doc.workspaceId, old.id, old.state === 'indexed');
+          await tx.delete(documents).where(eq(documents.id, old.id));
+          return { replacedBlob: old.blobKey };
+        }
+      }
+      return true;
+    });
+    if (typeof finished === 'object') await deps.blobs.delete(finished.replacedBlob).catch(() => {});
+    if (finished) {
+      m.documents.inc({ state: 'indexed' });
+      m.chunks.inc(chunks.length);
+      lap('indexing');
+      log.info({ chunks: chunks.length, pages: parsed.pages, embedded: embeddings !== undefined }, 'document indexed');
+    }
+  };
+
+  /** When the queue gives up (a file problem, or attempts exhausted): the document fails with the reason. */
+  const onFailed = async (payload: unknown, reason: string, err: unknown): Promise<void> => {
+    m.failures.inc({ reason: err instanceof DocupodError ? err.problem.type.replace('/problems/', '') : 'error' });
+    const p = payload as IngestPayload;
+    const [doc] = await db.select({ state: documents.state }).from(documents).where(eq(documents.id, p.documentId));
+    if (!doc || doc.state === 'cancelled') return;
+    // A failed re-index keeps the old index (state stays indexed) but records why.
+    await db
+      .update(documents)
+      .set({ ...(doc.state === 'indexed' ? {} : { state: 'failed' as const }), error: reason, progress: { step: 'failed' }, updatedAt: sql`now()` })
+      .where(eq(documents.id, p.documentId));
+    m.documents.inc({ state: 'failed' });
+  };
+
+  return { run, onFailed };
+}
+
+/** The text an embedder sees: title and headings give a chunk its context. */
+function embeddingText(title: string | undefined, c: IndexChunk): string {
+  const head = [title, ...c.headingPath].filter(Boolean).join(' > ');
+  return head ? `${head}\n\n${c.text}` : c.text;
+}
