@@ -5,6 +5,7 @@ import { VERSION } from './modules/runtime.js';
 import { serve } from './cli/serve.js';
 import { configCommand, listRolesCommand, migrateCommand } from './cli/admin.js';
 import { registerAuthCommands } from './cli/auth.js';
+import { registerModelsCommands } from './cli/models.js';
 
 // Reads argv once, dispatches to a command. Errors a user can fix print one clear message and exit 1/2, no stack.
 
@@ -26,6 +27,7 @@ export function buildCli(): Command {
   program.command('config').description('print the effective configuration, secrets redacted').action(configCommand);
   program.command('list-roles').description('list roles and the modules each one starts').action(listRolesCommand);
   registerAuthCommands(program);
+  registerModelsCommands(program);
   return program;
 }
 
