@@ -160,6 +160,17 @@ describe('sign-up, login and token rotation', () => {
     expect((await attempt(PASSWORD, '198.51.100.9')).statusCode).toBe(200);
   });
 
+  it('bounds parallel guesses exactly at the limit', async () => {
+    await signup(s.app, 'parallel@example.com');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        s.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'parallel@example.com', password: 'guess-guess' }, remoteAddress: '192.0.2.1' }),
+      ),
+    );
+    const codes = results.map((r) => r.statusCode).sort();
+    expect(codes).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
+  });
+
   it('lets only admins list users and read the redacted configuration', async () => {
     const admin = await login(s.app, 'admin@example.com');
     const member = await login(s.app, 'member@example.com');

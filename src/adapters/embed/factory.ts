@@ -1,6 +1,7 @@
 // Picks the embedder from configuration (config.embed). `none` means lexical search only: no embedder at all.
 import { DocupodError, Problems } from '../../core/errors.js';
 import type { Embedder } from './embedder.js';
+import type { EmbedLog } from './http-client.js';
 import { OllamaEmbedder } from './ollama.js';
 import { OpenAiEmbedder } from './openai.js';
 import { TransformersEmbedder } from './transformers.js';
@@ -22,8 +23,9 @@ export interface EmbedderConfig {
   dimensions?: number;
 }
 
-export function createEmbedder(cfg: EmbedderConfig): Embedder | undefined {
-  const tuning = { batchSize: cfg.batchSize, timeoutMs: cfg.timeoutMs, maxRetries: cfg.maxRetries };
+/** `deps.log` (e.g. a pino child logger) hears about retries of the HTTP adapters. */
+export function createEmbedder(cfg: EmbedderConfig, deps: { log?: EmbedLog } = {}): Embedder | undefined {
+  const tuning = { batchSize: cfg.batchSize, timeoutMs: cfg.timeoutMs, maxRetries: cfg.maxRetries, log: deps.log };
   switch (cfg.provider) {
     case 'none':
       return undefined;

@@ -4,7 +4,14 @@
 // with that client behaves the same here.
 import { DocupodError, Problems, type ProblemExtras } from '../../core/errors.js';
 
+/** The part of a pino logger the adapters use (structural, so adapters need not import observability/). */
+export interface EmbedLog {
+  warn(obj: object, msg: string): void;
+}
+
 export interface HttpRetryOptions {
+  /** Where retries are reported (at warn, with the reason and the wait); silent when unset. */
+  log?: EmbedLog;
   /** Per attempt, in milliseconds (default 60 000). A timed-out attempt is retried like a dropped connection. */
   timeoutMs?: number;
   /** Retries after the first attempt (default 4, so at most 5 requests per batch). */
@@ -45,7 +52,14 @@ export async function postJson(args: PostJsonArgs): Promise<unknown> {
   let attempts = 0;
 
   for (let attempt = 0; attempt <= o.maxRetries; attempt++) {
-    if (attempt > 0) await sleep(last?.extra.retryAfterMs as number | undefined ?? backoff(attempt, o.retryBaseMs, o.retryMaxMs), args.signal);
+    if (attempt > 0) {
+      const delayMs = (last?.extra.retryAfterMs as number | undefined) ?? backoff(attempt, o.retryBaseMs, o.retryMaxMs);
+      args.log?.warn(
+        { backend: args.label, url: where, attempt, upstreamStatus: last?.extra.upstreamStatus, delayMs: Math.round(delayMs), reason: last?.message },
+        'embedding request failed, retrying',
+      );
+      await sleep(delayMs, args.signal);
+    }
     args.signal?.throwIfAborted();
     attempts++;
 

@@ -87,6 +87,7 @@ export class OllamaEmbedder implements Embedder {
       retryBaseMs: o.retryBaseMs,
       retryMaxMs: o.retryMaxMs,
       maxRetryAfterMs: o.maxRetryAfterMs,
+      log: o.log,
       describeError: (status, message) => this.describe(status, message),
     });
     const embeddings = (answer as { embeddings?: unknown } | null)?.embeddings;

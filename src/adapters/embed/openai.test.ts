@@ -84,12 +84,20 @@ describe('openai-compatible embedder', () => {
     expect(server.embeddingRequests()).toHaveLength(2);
   });
 
-  it('retries a 503 with backoff, then succeeds', async () => {
-    const server = await fake();
+  it('retries a 503 with backoff, then succeeds, logging each retry without the key', async () => {
+    const server = await fake({ apiKey: 'sk-secret' });
     server.fail('POST', '/v1/embeddings', { status: 503, body: { error: { message: 'overloaded' } } }, { status: 502, body: 'bad gateway' });
-    const vectors = await embedder(server).embed(['a', 'b']);
+    const logged: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const log = { warn: (obj: object, msg: string) => logged.push({ obj: obj as Record<string, unknown>, msg }) };
+    const vectors = await embedder(server, { apiKey: 'sk-secret', log }).embed(['a', 'b']);
     expect(vectors).toEqual(expected(['a', 'b']).map((v) => v.map((x) => expect.closeTo(x, 12))));
     expect(server.embeddingRequests()).toHaveLength(3);
+    expect(logged.map((l) => [l.msg, l.obj.attempt, l.obj.upstreamStatus])).toEqual([
+      ['embedding request failed, retrying', 1, 503],
+      ['embedding request failed, retrying', 2, 502],
+    ]);
+    expect(logged[0]!.obj.reason).toMatch(/answered 503: overloaded/);
+    expect(JSON.stringify(logged)).not.toContain('sk-secret');
   });
 
   it('gives up after maxRetries on 5xx with a retryable error naming the status and the message', async () => {

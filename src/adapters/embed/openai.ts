@@ -84,6 +84,7 @@ export class OpenAiEmbedder implements Embedder {
       retryBaseMs: o.retryBaseMs,
       retryMaxMs: o.retryMaxMs,
       maxRetryAfterMs: o.maxRetryAfterMs,
+      log: o.log,
       describeError: (status, message) => this.describe(status, message),
     });
     const data = (answer as { data?: unknown } | null)?.data;

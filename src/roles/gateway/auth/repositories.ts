@@ -149,14 +149,6 @@ export class SettingsRepo {
 export class RateCountersRepo {
   constructor(private readonly db: Db) {}
 
-  async get(key: string, windowStart: Date): Promise<number> {
-    const [row] = await this.db
-      .select({ count: rateCounters.count })
-      .from(rateCounters)
-      .where(and(eq(rateCounters.key, key), eq(rateCounters.windowStart, windowStart)));
-    return row?.count ?? 0;
-  }
-
   async increment(key: string, windowStart: Date): Promise<number> {
     const [row] = await this.db
       .insert(rateCounters)

@@ -145,7 +145,8 @@ export class AuthService {
 
   /**
    * Failed attempts are counted per (e-mail, client address) in a fixed window shared by every gateway pod; past the
-   * limit the caller gets 429 until the window ends, even with the right password.
+   * limit the caller gets 429 until the window ends, even with the right password. The counter is bumped before the
+   * password is checked (and cleared on success), so parallel guesses cannot slip past the limit.
    */
   async login(input: { email: string; password: string }, ip: string): Promise<TokenPair> {
     const email = normalizeEmail(input.email);
@@ -153,7 +154,7 @@ export class AuthService {
     const now = Date.now();
     const windowStart = new Date(Math.floor(now / loginWindowMs) * loginWindowMs);
     const key = `login:${email}:${ip}`;
-    if ((await this.rate.get(key, windowStart)) >= loginMaxAttempts) {
+    if ((await this.rate.increment(key, windowStart)) > loginMaxAttempts) {
       const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + loginWindowMs - now) / 1000));
       throw new DocupodError(Problems.rateLimited, `too many failed logins for this account from your address; try again in ${retryAfter} s`, { retryAfter });
     }
@@ -161,12 +162,11 @@ export class AuthService {
     // Hash even for an unknown e-mail so the response time does not reveal which addresses have accounts.
     const ok = await verifyPassword(input.password, user?.passwordHash ?? (await this.dummy()));
     if (!user || !ok) {
-      await this.rate.increment(key, windowStart);
       if (Math.random() < 0.02) await this.rate.deleteOlderThan(new Date(windowStart.getTime() - loginWindowMs));
       throw fail.unauthorized('invalid e-mail or password');
     }
-    if (user.disabled) throw fail.forbidden('this account is disabled');
     await this.rate.clear(key);
+    if (user.disabled) throw fail.forbidden('this account is disabled');
     if (needsRehash(user.passwordHash)) await this.users.setPasswordHash(user.id, await hashPassword(input.password));
     return this.issue(user, randomUUID());
   }
