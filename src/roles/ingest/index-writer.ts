@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../../storage/database.js';
 import { chunks } from '../../storage/schema-documents.js';
+import { writeEmbeddings } from './embedding-writer.js';
 
 // Writes and removes a document's searchable index: chunks (with weighted tsvectors), the BM25 term statistics and
 // embeddings. Called inside the transaction that flips the document's state, so a document is searchable all at
@@ -17,7 +18,7 @@ export interface IndexChunk {
 }
 
 /** Rows per INSERT: keeps each statement's parameter count far below Postgres's 65,535 limit. */
-const INSERT_BATCH = 200;
+export const INSERT_BATCH = 200;
 
 export async function writeDocumentIndex(
   tx: Db,
@@ -53,12 +54,7 @@ export async function writeDocumentIndex(
   await tx.execute(sql`update chunks c set lexeme_count = coalesce((select sum(coalesce(array_length(u.positions, 1), 1)) from unnest(c.tsv) u), 0)
     where c.document_id = ${documentId}`);
   await adjustStats(tx, workspaceId, documentId, +1);
-  if (args.embeddings && args.embeddings.length > 0) {
-    for (let start = 0; start < ids.length; start += INSERT_BATCH) {
-      const rows = ids.slice(start, start + INSERT_BATCH).map((id, i) => sql`(${id}::uuid, ${workspaceId}::uuid, ${documentId}::uuid, ${args.embeddings![start + i]!.length}, ${JSON.stringify(args.embeddings![start + i])}::vector)`);
-      await tx.execute(sql`insert into chunk_embeddings (chunk_id, workspace_id, document_id, dims, embedding) values ${sql.join(rows, sql`, `)}`);
-    }
-  }
+  if (args.embeddings && args.embeddings.length > 0) await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings: args.embeddings });
   return ids;
 }
 

@@ -6,6 +6,9 @@ import type { Embedder } from '../../adapters/embed/embedder.js';
 import type { ImplOf } from '../../http/contract.js';
 import { Histogram, metric, type Registry } from '../../observability/metrics.js';
 import { rowsOf, type Db } from '../../storage/database.js';
+import { lexicalSearch, type Bm25Params } from './lexical.js';
+import { vectorSearch } from './vector.js';
+import type { Row } from './row.js';
 import type { RetrievalContract, SearchMode, SearchRequest, SearchResult } from './contract.js';
 
 // Search over one workspace's indexed chunks. Lexical ranking is BM25 computed in SQL from the term statistics the
@@ -22,23 +25,11 @@ export interface RetrievalDeps {
   ready: () => Promise<true | string>;
   /** HNSW candidate list size: higher = better recall, slower. */
   efSearch?: number;
-  bm25?: { k1: number; b: number; headingBoost: number };
+  bm25?: Bm25Params;
 }
 
-const DEFAULT_BM25 = { k1: 1.2, b: 0.75, headingBoost: 2 };
+const DEFAULT_BM25: Bm25Params = { k1: 1.2, b: 0.75, headingBoost: 2 };
 
-interface Row {
-  chunk_id: string;
-  document_id: string;
-  source: string;
-  title: string | null;
-  heading_path: string[];
-  text: string;
-  page: number | null;
-  char_start: number;
-  char_end: number;
-  score: number;
-}
 
 export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof RetrievalContract> {
   const { db } = deps;
@@ -54,67 +45,14 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
     return sql.join(parts, sql` `);
   };
 
-  const lexical = async (workspaceId: string, req: SearchRequest, limit: number): Promise<Row[]> => {
-    const cfg = deps.language;
-    // Query lexemes (stemmed as the index was), their IDF from term_stats, and BM25 over the candidate chunks.
-    // Heading/title occurrences (weight A) count headingBoost times, so a match in a heading ranks higher.
-    const result = await db.execute(sql`
-      with q as (
-        select distinct term from unnest(tsvector_to_array(to_tsvector(${cfg}::regconfig, ${req.query}))) as term
-      ),
-      st as (
-        select greatest(chunks, 1)::float8 as n, greatest(lexemes::float8 / nullif(chunks, 0), 1) as avgdl
-        from index_stats where workspace_id = ${workspaceId}
-      ),
-      idf as (
-        select ts.term, ln(1 + (st.n - ts.df + 0.5) / (ts.df + 0.5)) as idf
-        from term_stats ts, st where ts.workspace_id = ${workspaceId} and ts.term in (select term from q)
-      ),
-      tq as (select string_agg(quote_literal(term), ' | ')::tsquery as query from idf),
-      cand as (
-        select c.id, c.tsv, c.lexeme_count from chunks c
-        join documents d on d.id = c.document_id and d.state = 'indexed'
-        where c.workspace_id = ${workspaceId} and c.tsv @@ (select query from tq) ${filters(req)}
-      ),
-      scored as (
-        select cand.id, sum(idf.idf * (u.tf * ${bm25.k1 + 1}::float8) / (u.tf + ${bm25.k1}::float8 * (1 - ${bm25.b}::float8 + ${bm25.b}::float8 * cand.lexeme_count / st.avgdl))) as score
-        from cand cross join st
-        cross join lateral (
-          select x.lexeme, (select sum(case when w = 'A' then ${bm25.headingBoost}::float8 else 1 end) from unnest(x.weights) w) as tf
-          from unnest(cand.tsv) x
-        ) u
-        join idf on idf.term = u.lexeme
-        group by cand.id
-        order by score desc
-        limit ${limit}
-      )
-      select c.id as chunk_id, c.document_id, d.source, d.title, c.heading_path, c.text, c.page, c.char_start, c.char_end, s.score::float8 as score
-      from scored s join chunks c on c.id = s.id join documents d on d.id = c.document_id
-      order by s.score desc, c.id`);
-    return rowsOf<Row>(result);
-  };
+  const lexical = (workspaceId: string, req: SearchRequest, limit: number) =>
+    lexicalSearch(db, { workspaceId, req, limit, language: deps.language, bm25, filters: filters(req) });
 
   const vector = async (workspaceId: string, req: SearchRequest, limit: number): Promise<Row[]> => {
     if (!canVector())
       throw new DocupodError(Problems.badRequest, deps.vectorEnabled ? 'vector search needs an embedder: set DOCUPOD_EMBED_PROVIDER' : 'vector search needs pgvector in the database; this one is lexical-only');
     const [q] = await deps.embedder!.embed([req.query]);
-    const dims = q!.length;
-    const literal = JSON.stringify(q);
-    // dims is an integer from the embedder: a typmod cannot be a bound parameter.
-    const cast = sql.raw(`vector(${Math.trunc(dims)})`);
-    return db.transaction(async (tx) => {
-      await tx.execute(sql.raw(`set local hnsw.ef_search = ${Math.trunc(deps.efSearch ?? Math.max(40, limit * 2))}`));
-      const result = await tx.execute(sql`
-        select c.id as chunk_id, c.document_id, d.source, d.title, c.heading_path, c.text, c.page, c.char_start, c.char_end,
-          (1 - (e.embedding::${cast} <=> ${literal}::${cast}))::float8 as score
-        from chunk_embeddings e
-        join chunks c on c.id = e.chunk_id
-        join documents d on d.id = c.document_id and d.state = 'indexed'
-        where e.workspace_id = ${workspaceId} and e.dims = ${dims} ${filters(req)}
-        order by e.embedding::${cast} <=> ${literal}::${cast}
-        limit ${limit}`);
-      return rowsOf<Row>(result);
-    });
+    return vectorSearch(db, { workspaceId, query: q!, limit, efSearch: deps.efSearch, filters: filters(req) });
   };
 
   const toResult = (r: Row, score: number): SearchResult => ({
