@@ -166,6 +166,7 @@ export class AuthService {
       throw fail.unauthorized('invalid e-mail or password');
     }
     await this.rate.clear(key);
+    if (Math.random() < 0.01) await this.refreshTokens.deleteExpired(); // occasional sweep; no scheduler needed
     if (user.disabled) throw fail.forbidden('this account is disabled');
     if (needsRehash(user.passwordHash)) await this.users.setPasswordHash(user.id, await hashPassword(input.password));
     return this.issue(user, randomUUID());
