@@ -71,6 +71,15 @@ describe('transformers embedder on a tiny BERT directory', () => {
     expectClose([vectors[3]!], [[2.5, 2.51, 2.52, 2.53]]);
   });
 
+  it('truncates a text longer than the model takes instead of failing', async () => {
+    const embedder = new TransformersEmbedder({ modelPath: modelDir, normalize: false });
+    // model_max_length is 64. transformers.js cuts the encoded sequence at 64 tokens, so it keeps [CLS] and 63 × "cat"
+    // (id 8) and drops the final [SEP] (Python's tokenizers would keep [SEP] and 62 cats): mean id (2 + 63·8) / 64.
+    // If a transformers.js upgrade changes this, long chunks embed differently: worth knowing.
+    const [v] = await embedder.embed(['cat '.repeat(100)]);
+    expectClose([v!], [[0, 1, 2, 3].map((d) => 506 / 64 + 0.5 + d / 100)]);
+  });
+
   it('pools with [CLS] when asked, and the id says so', async () => {
     const embedder = new TransformersEmbedder({ modelPath: modelDir, pooling: 'cls', normalize: false });
     expectClose(await embedder.embed(['hello world', 'the cat sat']), [
