@@ -160,7 +160,7 @@ export const inits: Record<ModuleName, Init> = {
   [M.embedder]: async (ctx): Promise<Embedder | undefined> => {
     if (ctx.config.embed.provider === 'none') return undefined;
     const { createEmbedder } = await import('../adapters/embed/factory.js');
-    return createEmbedder(ctx.config.embed);
+    return createEmbedder(ctx.config.embed, { log: ctx.log.child({ module: 'embedder' }) });
   },
   [M.auth]: initAuth,
   [M.ingestClient]: clientInit('ingest', 'DOCUPOD_INGEST_URL', (c) => c.config.urls.ingest, ingestHttpClient),
