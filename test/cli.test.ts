@@ -63,7 +63,7 @@ describe('docupod CLI', () => {
 
   it('lists roles and their modules', async () => {
     const r = await docupod(['list-roles']);
-    expect(r.stdout).toMatch(/^retrieval\n  depends on: db, embedder, http/m);
+    expect(r.stdout).toMatch(/^retrieval\n {2}depends on: db, embedder, http/m);
   });
 
   it('serves, then on SIGTERM reports not ready, drains and exits 0', async () => {
@@ -90,7 +90,7 @@ describe('docupod CLI', () => {
     await new Promise((r) => setTimeout(r, 400));
     const during = await fetch(`${address}/readyz`);
     expect(during.status).toBe(503);
-    expect((await during.json()).detail).toBe('shutting down');
+    expect(((await during.json()) as { detail: string }).detail).toBe('shutting down');
     expect(await exited).toBe(0);
     const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     expect(lines.some((l) => l.msg === 'stopped')).toBe(true);

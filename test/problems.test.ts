@@ -28,6 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- problem bodies carry extension members
 function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json: () => any }, status: number, type: string) {
   expect(res.statusCode).toBe(status);
   expect(String(res.headers['content-type'])).toContain('application/problem+json');

@@ -4,7 +4,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { DocupodError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
-import { Counter, Gauge, Histogram, metric, type Registry } from '../observability/metrics.js';
+import { Gauge, Histogram, metric, type Registry } from '../observability/metrics.js';
 import { rowsOf, type Db } from '../storage/database.js';
 import { jobs } from '../storage/schema-documents.js';
 
