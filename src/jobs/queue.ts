@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { z } from 'zod';
-import { DocupodError } from '../core/errors.js';
+import { DocupodError, Problems } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { Gauge, Histogram, metric, type Registry } from '../observability/metrics.js';
 import { rowsOf, type Db } from '../storage/database.js';
@@ -12,6 +12,19 @@ import { jobs } from '../storage/schema-documents.js';
 // the worker heartbeats while it runs; a worker that dies simply lets its lease expire and another (or the same,
 // after a restart) picks the job up again. Handlers must therefore be idempotent. Retries back off exponentially
 // up to max_attempts; an error marked `retryable: false` fails at once.
+//
+// Dead workers, two cases:
+// - Embedded (PGlite): one process owns the data directory, so at start every job still marked `running` by a
+//   worker id that is not alive in this process belongs to a process that died (SIGKILL, OOM, power loss). Those
+//   jobs are requeued at once instead of waiting out their lease (60 s by default): a restart resumes in
+//   milliseconds. This is only safe because nobody else can hold the database; see `exclusive`.
+// - Shared Postgres (split roles, several pods): another live pod may be running any `running` job, and we cannot
+//   tell a slow worker from a dead one without a liveness signal, so expiry of the lease is that signal. Workers
+//   heartbeat every lease/3, so a live worker never loses a job, and a dead one's jobs wait at most one lease. A
+//   shorter lease (DOCUPOD_… via QueueOptions.leaseMs) trades faster takeover for more heartbeat writes; a pod
+//   that stops gracefully hands its jobs back immediately (see `stop`).
+// A crash still counts as an attempt: a file that kills its worker every time must not loop forever, so a job
+// taken over after its attempts are used up fails with a reason instead of running again.
 
 export interface JobContext {
   jobId: string;
@@ -40,6 +53,21 @@ export interface QueueOptions {
   pollMs?: number;
   /** Base of the exponential backoff between attempts. */
   backoffMs?: number;
+  /**
+   * True when this process is the only one that can use the database (embedded PGlite): jobs left `running` by
+   * workers not alive in this process are then requeued at start. Never set it for a shared Postgres server.
+   * Default: true exactly when the driver is PGlite.
+   */
+  exclusive?: boolean;
+}
+
+/** Worker ids of queues started in this process (tests run several queues on one database in one process). */
+const liveWorkers = new Set<string>();
+
+/** PGlite is a single-process database: drizzle's client for it can dump its data directory, node-postgres cannot. */
+function isSingleProcessDb(db: Db): boolean {
+  const client = (db as unknown as { $client?: { dumpDataDir?: unknown } }).$client;
+  return typeof client?.dumpDataDir === 'function';
 }
 
 export class JobQueue {
@@ -51,7 +79,11 @@ export class JobQueue {
   private readonly running = new Set<Promise<void>>();
   private controller = new AbortController();
   private loops: Promise<void>[] = [];
-  private wake: (() => void) | undefined;
+  /** Wakes every idle loop (each registers itself while it sleeps), so an enqueue is picked up at once. */
+  private readonly sleepers = new Set<() => void>();
+  private readonly wake = () => {
+    for (const w of [...this.sleepers]) w();
+  };
   private readonly m: { wait: Histogram<'name'>; run: Histogram<'name' | 'outcome'>; depth: Gauge<'name' | 'state'> };
 
   constructor(private readonly opts: QueueOptions) {
@@ -86,7 +118,7 @@ export class JobQueue {
   async enqueue(name: string, payload: unknown, opts: { workspaceId?: string; maxAttempts?: number; db?: Db } = {}): Promise<string> {
     const id = randomUUID();
     await (opts.db ?? this.opts.db).insert(jobs).values({ id, name, payload, workspaceId: opts.workspaceId, maxAttempts: opts.maxAttempts ?? 5 });
-    this.wake?.();
+    this.wake();
     return id;
   }
 
@@ -100,28 +132,66 @@ export class JobQueue {
 
   start(): void {
     this.controller = new AbortController();
-    for (const [name, reg] of this.registrations) for (let i = 0; i < reg.concurrency; i++) this.loops.push(this.loop(name, reg));
+    liveWorkers.add(this.workerId);
+    // Orphans go back to the queue before the first claim, so a restart picks them up at once.
+    const recovered = this.recoverOrphans().catch((err: unknown) => this.opts.log.error({ err }, 'could not requeue jobs of a previous process'));
+    for (const [name, reg] of this.registrations)
+      for (let i = 0; i < reg.concurrency; i++) this.loops.push(recovered.then(() => this.loop(name, reg)));
+  }
+
+  /**
+   * Embedded mode only: requeues jobs that a previous process (same data directory) was running when it died.
+   * Returns how many were requeued.
+   */
+  async recoverOrphans(): Promise<number> {
+    if (!(this.opts.exclusive ?? isSingleProcessDb(this.opts.db))) return 0;
+    const live = [...liveWorkers];
+    const notLive = live.length > 0 ? sql`locked_by not in (${sql.join(live.map((w) => sql`${w}`), sql`, `)})` : sql`true`;
+    const orphan = sql`state = 'running' and (locked_by is null or ${notLive})`;
+    // Attempts used up by crashes: fail with the reason rather than run (and maybe crash) once more.
+    const reason = (n: number) => `the worker stopped ${n} times while running this job without finishing (crash, out of memory or kill); giving up`;
+    const exhausted = rowsOf<{ id: string; name: string; payload: unknown; attempts: number }>(
+      await this.opts.db.execute(sql`update ${jobs} set state = 'failed', last_error = 'worker stopped while running the job', locked_by = null,
+          locked_until = null, finished_at = now(), updated_at = now()
+        where ${orphan} and attempts >= max_attempts returning id, name, payload, attempts`),
+    );
+    for (const j of exhausted) {
+      const err = new DocupodError(Problems.unprocessable, reason(j.attempts), { retryable: false });
+      await this.registrations.get(j.name)?.onFailed?.(j.payload, err.message, err).catch((e: unknown) => this.opts.log.error({ err: e, jobId: j.id }, 'onFailed hook failed'));
+    }
+    const rows = rowsOf<{ id: string }>(
+      await this.opts.db.execute(sql`update ${jobs} set state = 'queued', locked_by = null, locked_until = null, updated_at = now()
+        where ${orphan} returning id`),
+    );
+    if (rows.length + exhausted.length > 0)
+      this.opts.log.warn({ requeued: rows.length, failed: exhausted.length }, 'recovered jobs left running by a previous process');
+    return rows.length;
   }
 
   async stop(): Promise<void> {
+    liveWorkers.delete(this.workerId);
     this.controller.abort();
-    this.wake?.();
+    this.wake();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.running]);
     this.loops = [];
   }
 
   private async sleep(ms: number): Promise<void> {
+    const signal = this.controller.signal;
+    if (signal.aborted) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
+      // The abort listener is removed on every wake-up: idle loops sleep twice a second, and listeners left behind
+      // would pile up on the queue's signal for as long as the process runs.
+      const done = () => {
         clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        this.sleepers.delete(done);
         resolve();
       };
-      this.controller.signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      const t = setTimeout(done, ms);
+      this.sleepers.add(done);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 
@@ -151,16 +221,19 @@ export class JobQueue {
   private async claim(name: string): Promise<ClaimedJob | undefined> {
     const lease = `${this.leaseMs} milliseconds`;
     // A job is claimable when queued and due, or when its worker's lease ran out (that worker died).
+    // `takenOver` marks a job whose previous worker died (its lease expired): its attempt counter then includes the
+    // attempts that crashed.
     const rows = rowsOf<ClaimedJob>(
       await this.opts.db.execute(sql`
-        update ${jobs} set state = 'running', attempts = attempts + 1, locked_by = ${this.workerId},
-          locked_until = now() + ${lease}::interval, updated_at = now()
-        where id = (
-          select id from ${jobs}
+        with next as (
+          select id, state = 'running' as taken_over from ${jobs}
           where name = ${name} and ((state = 'queued' and run_at <= now()) or (state = 'running' and locked_until < now()))
           order by run_at limit 1 for update skip locked)
-        returning id, payload, attempts, max_attempts as "maxAttempts",
-          extract(epoch from (now() - run_at))::float8 as "waitSeconds"`),
+        update ${jobs} j set state = 'running', attempts = j.attempts + 1, locked_by = ${this.workerId},
+          locked_until = now() + ${lease}::interval, updated_at = now()
+        from next where j.id = next.id
+        returning j.id, j.payload, j.attempts, j.max_attempts as "maxAttempts", next.taken_over as "takenOver",
+          extract(epoch from (now() - j.run_at))::float8 as "waitSeconds"`),
     );
     return rows[0];
   }
@@ -184,6 +257,13 @@ export class JobQueue {
     };
     const timer = setInterval(() => void heartbeat().catch(() => {}), Math.max(1000, this.leaseMs / 3));
     try {
+      if (job.takenOver && job.attempts > job.maxAttempts) {
+        throw new DocupodError(
+          Problems.unprocessable,
+          `the worker stopped ${job.attempts - 1} times while running this job without finishing (crash, out of memory or kill); giving up`,
+          { retryable: false },
+        );
+      }
       const payload = reg.schema.parse(job.payload);
       await reg.handler(payload, { jobId: job.id, attempt: job.attempts, signal: local.signal, heartbeat });
       await this.opts.db.execute(sql`update ${jobs} set state = 'done', locked_by = null, locked_until = null, finished_at = now(), updated_at = now()
@@ -225,5 +305,6 @@ interface ClaimedJob {
   payload: unknown;
   attempts: number;
   maxAttempts: number;
+  takenOver: boolean;
   waitSeconds: number;
 }
