@@ -63,19 +63,6 @@ RUN npm prune --omit=dev --no-audit --no-fund \
 
 # ---- runtime ---------------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=1970-01-01T00:00:00Z
-LABEL org.opencontainers.image.title="docupod" \
-      org.opencontainers.image.description="Chat with your documents and serve models: one self-hosted program, many roles" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.vendor="docupod" \
-      org.opencontainers.image.source="https://github.com/docupod/docupod" \
-      org.opencontainers.image.documentation="https://github.com/docupod/docupod#readme" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
 ENV NODE_ENV=production \
     DOCUPOD_DATA_DIR=/data \
     DOCUPOD_HOST=0.0.0.0 \
@@ -102,5 +89,20 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||process.env.DOCUPOD_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
+# Labels last: a new revision or date changes only this layer.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG BASE_IMAGE
+LABEL org.opencontainers.image.title="docupod" \
+      org.opencontainers.image.description="Chat with your documents and serve models: one self-hosted program, many roles" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="docupod" \
+      org.opencontainers.image.source="https://github.com/docupod/docupod" \
+      org.opencontainers.image.documentation="https://github.com/docupod/docupod#readme" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
 ENTRYPOINT ["node", "/app/bin/docupod.js"]
 CMD ["serve", "--role", "all"]
