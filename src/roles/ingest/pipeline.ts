@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { ParsedDocument } from '../../core/document-model.js';
-import { DocupodError } from '../../core/errors.js';
+import { DocupodError, Problems } from '../../core/errors.js';
 import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import type { Embedder } from '../../adapters/embed/embedder.js';
 import type { JobContext } from '../../jobs/queue.js';
@@ -77,6 +77,16 @@ export function createIngestPipeline(deps: PipelineDeps) {
     await setState(doc.id, stateFor('chunking'), { step: 'chunking', bytes: bytesTotal, pages: parsed.pages });
     const chunks = deps.chunk(parsed);
     lap('chunking');
+    if (chunks.length === 0) {
+      // Indexing nothing would report success for a document no search can ever find: say why instead.
+      const why =
+        bytesTotal === 0
+          ? 'the file is empty (0 bytes); upload it again with its content'
+          : parsed.mime === 'application/pdf'
+            ? 'the PDF has no text layer (a scan or images only); run OCR on it and upload the result'
+            : 'no text was found in it';
+      throw new DocupodError(Problems.unprocessable, `"${doc.source}" has nothing to index: ${why}`, { retryable: false });
+    }
 
     let embeddings: number[][] | undefined;
     if (deps.embedder && deps.vectorEnabled && chunks.length > 0) {
