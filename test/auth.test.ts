@@ -171,6 +171,16 @@ describe('sign-up, login and token rotation', () => {
     expect(codes).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
   });
 
+  it('cuts off a disabled account at once: its tokens, keys and password stop working', async () => {
+    const u = await signup(s.app, 'leaver@example.com');
+    const key = (await as(s.app, u)({ method: 'POST', url: '/api/keys', payload: { name: 'k' } })).json().key as string;
+    await s.db.database.db.update(users).set({ disabled: true }).where(eq(users.id, u.userId));
+    expect((await as(s.app, u)({ url: '/api/me' })).statusCode).toBe(401);
+    expect((await as(s.app, key)({ url: '/api/me' })).statusCode).toBe(401);
+    expect((await s.app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken: u.refreshToken } })).statusCode).toBe(401);
+    expect((await s.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: u.email, password: PASSWORD } })).statusCode).toBe(403);
+  });
+
   it('lets only admins list users and read the redacted configuration', async () => {
     const admin = await login(s.app, 'admin@example.com');
     const member = await login(s.app, 'member@example.com');
