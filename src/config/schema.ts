@@ -91,6 +91,16 @@ export const ConfigSchema = z
     DOCUPOD_LLM_BASE_URL: Url.optional(),
     DOCUPOD_LLM_MODEL: z.string().optional(),
     DOCUPOD_LLM_API_KEY: z.string().optional(),
+    /** Prompt + answer tokens the model takes; sources are trimmed to fit. Default: 8192 (openai), 4096 (ollama). */
+    DOCUPOD_LLM_CONTEXT_TOKENS: PositiveInt.max(2_000_000).optional(),
+    /** Until the model server starts answering, per attempt. */
+    DOCUPOD_LLM_TIMEOUT: Duration.default(60e3),
+    /** Longest silence between two streamed tokens before the answer fails. */
+    DOCUPOD_LLM_IDLE_TIMEOUT: Duration.default(60e3),
+    /** Retries of a request that failed before the answer started (connection errors, timeouts, 408/429/5xx). */
+    DOCUPOD_LLM_MAX_RETRIES: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10).default(2),
+    /** Chunks retrieved for each chat question. */
+    DOCUPOD_CHAT_K: PositiveInt.max(50).default(8),
     DOCUPOD_EMBED_PROVIDER: z.enum(['none', 'openai', 'ollama', 'transformers', 'llamacpp']).default('none'),
     DOCUPOD_EMBED_BASE_URL: Url.optional(),
     DOCUPOD_EMBED_MODEL: z.string().optional(),
@@ -126,6 +136,8 @@ export const ConfigSchema = z
       if (c.DOCUPOD_EMBED_PROVIDER === p && !c.DOCUPOD_EMBED_BASE_URL)
         ctx.addIssue({ code: 'custom', path: ['DOCUPOD_EMBED_BASE_URL'], message: `required when DOCUPOD_EMBED_PROVIDER=${p}` });
     }
+    if ((c.DOCUPOD_LLM_PROVIDER === 'openai' || c.DOCUPOD_LLM_PROVIDER === 'ollama') && !c.DOCUPOD_LLM_MODEL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: `required when DOCUPOD_LLM_PROVIDER=${c.DOCUPOD_LLM_PROVIDER} (e.g. ${c.DOCUPOD_LLM_PROVIDER === 'openai' ? 'gpt-4o-mini' : 'llama3.2'})` });
     if (c.DOCUPOD_LLM_PROVIDER === 'llamacpp' && !c.DOCUPOD_LLM_MODEL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: 'required when DOCUPOD_LLM_PROVIDER=llamacpp (path to a GGUF file)' });
     if (c.DOCUPOD_CHUNK_OVERLAP >= c.DOCUPOD_CHUNK_TOKENS)
@@ -162,7 +174,17 @@ export interface Config {
     internalToken?: string;
   };
   urls: { gateway?: string; ingest?: string; retrieval?: string; chat?: string; models?: string };
-  llm: { provider: RawConfig['DOCUPOD_LLM_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
+  llm: {
+    provider: RawConfig['DOCUPOD_LLM_PROVIDER'];
+    baseUrl?: string;
+    model?: string;
+    apiKey?: string;
+    contextTokens?: number;
+    timeoutMs: number;
+    idleTimeoutMs: number;
+    maxRetries: number;
+  };
+  chat: { k: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string };
   models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number };
@@ -261,7 +283,17 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       chat: c.DOCUPOD_CHAT_URL,
       models: c.DOCUPOD_MODELS_URL,
     },
-    llm: { provider: c.DOCUPOD_LLM_PROVIDER, baseUrl: c.DOCUPOD_LLM_BASE_URL, model: c.DOCUPOD_LLM_MODEL, apiKey: c.DOCUPOD_LLM_API_KEY },
+    llm: {
+      provider: c.DOCUPOD_LLM_PROVIDER,
+      baseUrl: c.DOCUPOD_LLM_BASE_URL,
+      model: c.DOCUPOD_LLM_MODEL,
+      apiKey: c.DOCUPOD_LLM_API_KEY,
+      contextTokens: c.DOCUPOD_LLM_CONTEXT_TOKENS,
+      timeoutMs: c.DOCUPOD_LLM_TIMEOUT,
+      idleTimeoutMs: c.DOCUPOD_LLM_IDLE_TIMEOUT,
+      maxRetries: c.DOCUPOD_LLM_MAX_RETRIES,
+    },
+    chat: { k: c.DOCUPOD_CHAT_K },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
     search: { language: c.DOCUPOD_SEARCH_LANGUAGE },
     models: {

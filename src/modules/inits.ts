@@ -5,6 +5,9 @@ import { openDatabase, redactUrl, type Database } from '../storage/database.js';
 import { ChatContract, type ChatClient } from '../roles/chat/contract.js';
 import { chatHttpClient } from '../roles/chat/client.js';
 import { createChatService } from '../roles/chat/service.js';
+import { serveChatStreams } from '../roles/chat/stream.js';
+import { createLlm } from '../adapters/llm/factory.js';
+import type { Llm } from '../adapters/llm/llm.js';
 import { IngestContract, type IngestClient } from '../roles/ingest/contract.js';
 import { ingestHttpClient } from '../roles/ingest/client.js';
 import { createIngestService, INGEST_JOB, IngestPayload } from '../roles/ingest/service.js';
@@ -79,15 +82,6 @@ const initHttp: Init = async (ctx) => {
   return app;
 };
 
-/** Placeholders for building blocks whose implementations land with the ingestion and chat work. */
-const initDescriptor = (kind: string, describe: (ctx: ModuleContext) => Record<string, unknown>): Init => {
-  return async (ctx) => {
-    const d = describe(ctx);
-    ctx.log.debug({ module: kind, ...d }, 'building block configured');
-    return d;
-  };
-};
-
 function serveRole<C extends Contract>(ctx: ModuleContext, contract: C, impl: ImplOf<C>): ClientOf<C> {
   const app = ctx.get<FastifyInstance>(M.http);
   serveContract(app, contract, impl, { token: ctx.config.auth.internalToken });
@@ -156,7 +150,11 @@ export const inits: Record<ModuleName, Init> = {
     ctx.onStop(() => queue.stop());
     return queue;
   },
-  [M.llm]: initDescriptor('llm', (ctx) => ({ provider: ctx.config.llm.provider, model: ctx.config.llm.model })),
+  [M.llm]: async (ctx): Promise<Llm> => {
+    const llm = createLlm(ctx.config.llm, { log: ctx.log.child({ module: 'llm' }) });
+    ctx.log.info({ llm: llm.id, contextTokens: llm.contextTokens }, 'LLM configured');
+    return llm;
+  },
   [M.embedder]: async (ctx): Promise<Embedder | undefined> => {
     if (ctx.config.embed.provider === 'none') return undefined;
     const { createEmbedder } = await import('../adapters/embed/factory.js');
@@ -184,7 +182,23 @@ export const inits: Record<ModuleName, Init> = {
       }),
     );
   },
-  [M.chat]: async (ctx) => serveRole(ctx, ChatContract, createChatService({ version: ctx.version, ready: databaseReady(ctx) })),
+  [M.chat]: async (ctx): Promise<ChatClient> => {
+    const llm = ctx.get<Llm>(M.llm);
+    const service = createChatService({
+      db: ctx.get<Database>(M.db).db,
+      llm,
+      retrieval: ctx.get<RetrievalClient>(M.retrievalClient),
+      metrics: ctx.metrics,
+      version: ctx.version,
+      k: ctx.config.chat.k,
+      ready: async () => {
+        const db = await databaseReady(ctx)();
+        return db === true ? llm.ready() : db;
+      },
+    });
+    serveChatStreams(ctx.get<FastifyInstance>(M.http), service, { token: ctx.config.auth.internalToken });
+    return { ...serveRole(ctx, ChatContract, service), stream: service.stream };
+  },
   [M.models]: async (ctx) => {
     const app = ctx.get<FastifyInstance>(M.http);
     await startModelServing({ ...ctx, app, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });

@@ -12,6 +12,7 @@ import { accountRoutes, publicAuthRoutes } from './auth/routes.js';
 import { workspaceRoutes } from './workspaces/routes.js';
 import { documentRoutes } from './documents/routes.js';
 import { searchRoutes } from './search/routes.js';
+import { chatRoutes } from './chat/routes.js';
 import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import { WorkspaceService } from './workspaces/service.js';
 
@@ -56,4 +57,5 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
   await app.register(workspaceRoutes, { auth: opts.auth, workspaces: new WorkspaceService(opts.db) });
   await app.register(documentRoutes, { auth: opts.auth, ingest: opts.roles.ingest, blobs: opts.blobs, uploadLimit: opts.uploadLimit });
   await app.register(searchRoutes, { auth: opts.auth, retrieval: opts.roles.retrieval });
+  await app.register(chatRoutes, { auth: opts.auth, chat: opts.roles.chat });
 };

@@ -1,0 +1,251 @@
+// The agent: one grounded answer. Rewrites a follow-up into a standalone query (the LLM when there is a generative
+// one, a heuristic otherwise), retrieves, says "the documents don't say" when nothing retrieved matches, builds a
+// prompt with numbered sources trimmed to the model's context budget, streams the answer and resolves its [n]
+// citations to chunks, sources and quoted sentences.
+import { NOT_IN_DOCUMENTS, notInDocuments, selectSentences } from '../../adapters/llm/extractive.js';
+import { estimateMessagesTokens, estimateTokens, type GroundingSource, type Llm, type LlmMessage, type Usage } from '../../adapters/llm/llm.js';
+import { sentences, terms } from '../../adapters/llm/text.js';
+import type { RetrievalClient, SearchResult } from '../retrieval/contract.js';
+import type { Citation, RetrievalTrace } from './contract.js';
+
+export const DEFAULT_SYSTEM_PROMPT =
+  'You are docupod, an assistant that answers questions about the documents in this workspace. Be concise and precise.';
+
+const GROUNDING_RULES =
+  'Answer only from the numbered sources below. After every sentence that uses a source, cite it with its number in ' +
+  'square brackets, like [1] or [2][3]. Do not cite sources you did not use. If the sources do not contain the answer, ' +
+  `reply exactly "${NOT_IN_DOCUMENTS}" and nothing else. Never invent facts, numbers, commands or sources.`;
+
+export interface AgentDeps {
+  llm: Llm;
+  retrieval: RetrievalClient;
+  /** Chunks retrieved per question (default 8). */
+  k?: number;
+  /** Tokens kept free for the answer (default 768). */
+  answerTokens?: number;
+  /** Earlier turns kept in the prompt, at most (default 6 messages). */
+  historyMessages?: number;
+}
+
+export interface AgentInput {
+  workspaceId: string;
+  question: string;
+  /** Earlier turns, oldest first. */
+  history: LlmMessage[];
+  systemPrompt?: string | null;
+  maxTokens?: number;
+  temperature?: number;
+  signal?: AbortSignal;
+}
+
+export interface AgentResult {
+  answer: string;
+  citations: Citation[];
+  usage: Usage;
+  model: string;
+  finishReason: string;
+  trace: RetrievalTrace;
+}
+
+export type AgentEvent = { type: 'token'; text: string } | { type: 'result'; result: AgentResult };
+
+const FOLLOW_UP = /\b(it|its|they|them|their|this|that|these|those|there|he|she|his|her|one|ones|same|above|previous|also|else|more|again|instead)\b/i;
+
+/** A standalone query for retrieval: the question, plus the key words of the previous question when it reads as a follow-up. */
+export function heuristicRewrite(question: string, history: LlmMessage[]): string {
+  const previous = [...history].reverse().find((m) => m.role === 'user');
+  if (!previous) return question;
+  const own = terms(question);
+  const followUp = FOLLOW_UP.test(question) || own.length <= 3 || /^(and|or|but|what about|how about|why|so)\b/i.test(question.trim());
+  if (!followUp) return question;
+  const have = new Set(own);
+  const extra: string[] = [];
+  for (const m of previous.content.matchAll(/[\p{L}\p{N}][\p{L}\p{N}_.-]*/gu)) {
+    const w = m[0].replace(/[.-]+$/, '');
+    const t = terms(w)[0];
+    if (!t || have.has(t)) continue;
+    have.add(t);
+    extra.push(w);
+  }
+  return extra.length > 0 ? `${question} ${extra.join(' ')}` : question;
+}
+
+async function rewrite(deps: AgentDeps, input: AgentInput): Promise<{ query: string; by: RetrievalTrace['rewrittenBy'] }> {
+  if (!input.history.some((m) => m.role === 'user')) return { query: input.question, by: 'none' };
+  if (deps.llm.generative) {
+    try {
+      const recent = input.history.slice(-4).map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content.slice(0, 600)}`).join('\n');
+      let text = '';
+      for await (const ev of deps.llm.stream({
+        messages: [
+          { role: 'system', content: 'Rewrite the last user question as one standalone search query, using the conversation for context. Reply with the query only, no quotes, no explanation.' },
+          { role: 'user', content: `${recent}\nUser: ${input.question}\n\nStandalone query:` },
+        ],
+        maxTokens: 64,
+        temperature: 0,
+        signal: input.signal,
+      }))
+        if (ev.type === 'token') text += ev.text;
+      const q = text.trim().split('\n')[0]!.replace(/^["'“]|["'”]$/g, '').trim();
+      if (q.length >= 2 && q.length <= 500) return { query: q, by: 'llm' };
+    } catch (err) {
+      if (input.signal?.aborted) throw err;
+      // Rewriting is an optimisation: on failure, fall back to the heuristic and let the answer call report errors.
+    }
+  }
+  const q = heuristicRewrite(input.question, input.history);
+  return { query: q, by: q === input.question ? 'none' : 'heuristic' };
+}
+
+/** Whether any retrieved chunk shares a key word with the query (the "documents don't say" gate). */
+function relevantResults(query: string, results: SearchResult[]): boolean {
+  const q = new Set(terms(query));
+  if (q.size === 0) return results.length > 0;
+  return results.some((r) => terms(`${r.heading} ${r.text}`).some((t) => q.has(t)));
+}
+
+function label(r: SearchResult): string {
+  return [r.source, r.heading && r.heading !== r.title ? r.heading : '', r.page ? `page ${r.page}` : ''].filter(Boolean).join(' › ');
+}
+
+export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenerator<AgentEvent> {
+  const t0 = performance.now();
+  const { query, by } = await rewrite(deps, input);
+  const tr = performance.now();
+  const search = await deps.retrieval.search({ workspaceId: input.workspaceId, query: query.slice(0, 2000), k: deps.k ?? 8 });
+  const retrievalMs = performance.now() - tr;
+  const relevant = search.results.length > 0 && relevantResults(query, search.results);
+
+  // The prompt: system + rules + numbered sources (as many as fit), recent history, the question.
+  const system = `${input.systemPrompt?.trim() || DEFAULT_SYSTEM_PROMPT}\n\n${GROUNDING_RULES}`;
+  const history = input.history.slice(-(deps.historyMessages ?? 6));
+  const answerTokens = Math.min(input.maxTokens ?? deps.answerTokens ?? 768, Math.floor(deps.llm.contextTokens / 2));
+  let budget = deps.llm.contextTokens - answerTokens - estimateMessagesTokens([{ role: 'system', content: system }, ...history, { role: 'user', content: input.question }]) - 16;
+  // History gives way to sources when the budget is tight.
+  while (budget < 400 && history.length > 0) {
+    budget += estimateTokens(history.shift()!.content) + 4;
+  }
+  const used: Array<{ n: number; r: SearchResult }> = [];
+  const sources: GroundingSource[] = [];
+  const blocks: string[] = [];
+  if (relevant) {
+    for (const r of search.results) {
+      const head = `[${used.length + 1}] ${label(r)}\n`;
+      let text = r.text;
+      const cost = estimateTokens(head + text) + 2;
+      if (cost > budget) {
+        if (budget < 120) break;
+        text = `${text.slice(0, Math.max(0, (budget - estimateTokens(head) - 4) * 4))}…`;
+      }
+      const n = used.length + 1;
+      used.push({ n, r });
+      sources.push({ n, text: r.text, source: r.source, heading: r.heading });
+      blocks.push(head + text);
+      budget -= estimateTokens(head + text) + 2;
+      if (budget <= 0) break;
+    }
+  }
+  const messages: LlmMessage[] = [
+    { role: 'system', content: `${system}\n\nSources:\n\n${blocks.join('\n\n') || '(none)'}` },
+    ...history,
+    { role: 'user', content: input.question },
+  ];
+  const promptTokens = estimateMessagesTokens(messages);
+  const trace = (extra: Pick<RetrievalTrace, 'ttftMs' | 'totalMs' | 'llm'>): RetrievalTrace => ({
+    question: input.question,
+    query,
+    rewrittenBy: by,
+    mode: search.mode,
+    retrievalMs: round(retrievalMs),
+    results: search.results.map((r) => ({ chunkId: r.chunkId, documentId: r.documentId, source: r.source, score: r.score, n: used.find((u) => u.r.chunkId === r.chunkId)?.n ?? null })),
+    relevant,
+    promptTokens,
+    ...extra,
+  });
+
+  if (!relevant) {
+    // Nothing to ground an answer on: say so without spending model tokens.
+    const answer = notInDocuments(input.question, []);
+    for (const m of answer.matchAll(/\S+\s*/g)) yield { type: 'token', text: m[0] };
+    yield {
+      type: 'result',
+      result: { answer, citations: [], usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 }, model: deps.llm.model, finishReason: 'stop', trace: trace({ ttftMs: null, totalMs: round(performance.now() - t0), llm: deps.llm.id }) },
+    };
+    return;
+  }
+
+  let answer = '';
+  let ttft: number | null = null;
+  const tl = performance.now();
+  for await (const ev of deps.llm.stream({
+    messages,
+    maxTokens: answerTokens,
+    temperature: input.temperature ?? 0.1,
+    signal: input.signal,
+    grounding: { question: query, sources },
+  })) {
+    if (ev.type === 'token') {
+      ttft ??= performance.now() - tl;
+      answer += ev.text;
+      yield ev;
+    } else {
+      yield {
+        type: 'result',
+        result: {
+          answer,
+          citations: resolveCitations(answer, used),
+          usage: ev.usage,
+          model: ev.model,
+          finishReason: ev.finishReason,
+          trace: trace({ ttftMs: ttft === null ? null : round(ttft), totalMs: round(performance.now() - t0), llm: deps.llm.id }),
+        },
+      };
+    }
+  }
+}
+
+/**
+ * [n] markers → citations. The quote is the chunk's sentence that best supports the answer sentence carrying the
+ * marker (for the extractive answerer, the very sentence it copied).
+ */
+export function resolveCitations(answer: string, used: Array<{ n: number; r: SearchResult }>): Citation[] {
+  const byN = new Map(used.map((u) => [u.n, u.r]));
+  const claims = new Map<number, string[]>();
+  for (const s of sentences(answer)) {
+    for (const m of s.text.matchAll(/\[(\d+)\]/g)) {
+      const n = Number(m[1]);
+      if (!byN.has(n)) continue;
+      claims.set(n, [...(claims.get(n) ?? []), s.text.replace(/\[\d+\]/g, '')]);
+    }
+  }
+  // "[1][2]" written as one token group, or markers in a run-on answer without sentence ends.
+  for (const m of answer.matchAll(/\[(\d+)\]/g)) {
+    const n = Number(m[1]);
+    if (byN.has(n) && !claims.has(n)) claims.set(n, [answer.replace(/\[\d+\]/g, '')]);
+  }
+  const out: Citation[] = [];
+  for (const [n, texts] of [...claims.entries()].sort((a, b) => a[0] - b[0])) {
+    const r = byN.get(n)!;
+    const source: GroundingSource = { n, text: r.text, source: r.source };
+    const pick = selectSentences(texts.join(' '), [source], { maxSentences: 1, minCoverage: 0 })[0];
+    const first = sentences(r.text)[0];
+    const quote = pick ?? (first ? { text: first.text.replace(/\s+/g, ' '), start: first.start, end: first.end } : { text: r.text.slice(0, 200), start: 0, end: Math.min(200, r.text.length) });
+    out.push({
+      n,
+      chunkId: r.chunkId,
+      documentId: r.documentId,
+      source: r.source,
+      title: r.title,
+      heading: r.heading,
+      page: r.page,
+      quote: quote.text,
+      quoteStart: r.charStart + quote.start,
+      quoteEnd: r.charStart + quote.end,
+    });
+  }
+  return out;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
