@@ -8,11 +8,62 @@ export interface Bm25Params {
   b: number;
   /** How many times an occurrence in the title or a heading (tsvector weight A) counts. */
   headingBoost: number;
+  /**
+   * Proximity: a chunk where two consecutive query words appear close together and in order (as in the query, within
+   * one extra word) earns proximityWeight × the smaller IDF of the two, per such pair. 0 turns it off.
+   */
+  proximityWeight: number;
+  /** Chunks re-scored for proximity: the BM25 top max(limit × this, 50). */
+  proximityDepth: number;
+}
+
+export const DEFAULT_BM25: Bm25Params = { k1: 1.2, b: 0.75, headingBoost: 2, proximityWeight: 1, proximityDepth: 5 };
+
+/**
+ * Identifiers kept whole as well as split. Postgres's parser splits `max_wal_size` into max/wal/size and keeps
+ * `/etc/shadow` or `sources.list` whole only, so neither "max_wal_size" nor "shadow" finds the other form. For every
+ * token made of letters/digits joined by `_ - . /` this adds the joined form (`maxwalsize`, `etcshadow`, `aptget`,
+ * so `pg_dump`, `pg-dump` and `pgdump` meet) and, where Postgres keeps the token whole (`/` and `.`), its parts.
+ * URLs are left alone (their parts would inflate common words such as "debian" or "www").
+ *
+ * MUST produce the same output as identifierText in src/roles/ingest/index-writer.ts (the index side); the two live
+ * apart only because a role may not import another role's internals. src/roles/retrieval/lexical.test.ts checks they
+ * agree.
+ */
+export function identifierText(text: string): string {
+  const out: string[] = [];
+  const clean = text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, ' ');
+  for (const m of clean.matchAll(/\/?[\p{L}\p{N}]+(?:[_\-./][\p{L}\p{N}]+)+|\/[\p{L}\p{N}]+/gu)) {
+    const token = m[0];
+    if (!/\p{L}/u.test(token)) continue; // version numbers, dates
+    const parts = token.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    if (parts.length > 1) out.push(parts.join('').toLowerCase());
+    if (/[./]/.test(token)) out.push(...parts);
+  }
+  return out.join(' ');
+}
+
+/** Consecutive query words as Postgres phrase queries: `a <1> b | a <2> b` for words adjacent in the query. */
+function proximityPairs(lexemes: Array<{ lexeme: string; positions: number[] }>): Array<{ a: string; b: string; query: string }> {
+  const byPos = lexemes.flatMap((l) => l.positions.map((p) => ({ p, lexeme: l.lexeme }))).sort((x, y) => x.p - y.p);
+  const pairs = new Map<string, { a: string; b: string; query: string }>();
+  const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  for (let i = 0; i + 1 < byPos.length; i++) {
+    const x = byPos[i]!;
+    const y = byPos[i + 1]!;
+    if (x.lexeme === y.lexeme) continue;
+    // Stop words removed from the query leave gaps ("log of the last boot": log <3> last); allow one more word.
+    const gap = Math.min(y.p - x.p, 3);
+    const alts = Array.from({ length: gap + 1 }, (_, d) => `${lit(x.lexeme)} <${d + 1}> ${lit(y.lexeme)}`);
+    pairs.set(`${x.lexeme} ${y.lexeme}`, { a: x.lexeme, b: y.lexeme, query: alts.join(' | ') });
+  }
+  return [...pairs.values()];
 }
 
 /**
  * BM25 in SQL from the term statistics the ingest role maintains (term_stats, index_stats). Postgres's ts_rank_cd
- * has no IDF; BM25 is the reference our eval set measures against (MiniSearch), so we score it directly.
+ * has no IDF; BM25 is the reference our eval set measures against (MiniSearch), so we score it directly, then add a
+ * proximity bonus for query words that appear next to each other in the chunk (positions are in the tsvector).
  */
 export async function lexicalSearch(
   db: Db,
@@ -20,19 +71,29 @@ export async function lexicalSearch(
 ): Promise<Row[]> {
   const { workspaceId, req, limit, bm25 } = args;
   const cfg = args.language;
-  // Query lexemes (stemmed as the index was), their IDF from term_stats, and BM25 over the candidate chunks.
-  // Heading/title occurrences (weight A) count headingBoost times, so a match in a heading ranks higher.
+  const extra = identifierText(req.query);
+  // The query's lexemes (stemmed as the index was, identifiers whole and split) with the positions of its words.
+  const terms = rowsOf<{ lexeme: string; positions: number[] | null; extra: boolean }>(
+    await db.execute(sql`
+      select u.lexeme, u.positions, false as extra from unnest(to_tsvector(${cfg}::regconfig, ${req.query})) u
+      union all select u.lexeme, null, true from unnest(to_tsvector(${cfg}::regconfig, ${extra})) u`),
+  );
+  if (terms.length === 0) return [];
+  const lexemes = [...new Set(terms.map((t) => t.lexeme))];
+  const pairs = bm25.proximityWeight > 0 ? proximityPairs(terms.filter((t) => !t.extra && t.positions).map((t) => ({ lexeme: t.lexeme, positions: t.positions! }))) : [];
+  const depth = Math.max(limit * bm25.proximityDepth, 50);
+  const textArray = (xs: string[]) => sql`${`{${xs.map((x) => `"${x.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`}::text[]`;
+
+  // Only the query's lexemes are read from each candidate's tsvector (unnest + filter, no per-lexeme subquery for
+  // the rest); the heading weight counts per position. Proximity is checked on the BM25 top `depth` only.
   const result = await db.execute(sql`
-    with q as (
-      select distinct term from unnest(tsvector_to_array(to_tsvector(${cfg}::regconfig, ${req.query}))) as term
-    ),
-    st as (
+    with st as (
       select greatest(chunks, 1)::float8 as n, greatest(lexemes::float8 / nullif(chunks, 0), 1) as avgdl
       from index_stats where workspace_id = ${workspaceId}
     ),
     idf as (
       select ts.term, ln(1 + (st.n - ts.df + 0.5) / (ts.df + 0.5)) as idf
-      from term_stats ts, st where ts.workspace_id = ${workspaceId} and ts.term in (select term from q)
+      from term_stats ts, st where ts.workspace_id = ${workspaceId} and ts.term = any(${textArray(lexemes)}) and ts.df > 0
     ),
     tq as (select string_agg(quote_literal(term), ' | ')::tsquery as query from idf),
     cand as (
@@ -40,20 +101,31 @@ export async function lexicalSearch(
       join documents d on d.id = c.document_id and d.state = 'indexed'
       where c.workspace_id = ${workspaceId} and c.tsv @@ (select query from tq) ${args.filters}
     ),
-    scored as (
-      select cand.id, sum(idf.idf * (u.tf * ${bm25.k1 + 1}::float8) / (u.tf + ${bm25.k1}::float8 * (1 - ${bm25.b}::float8 + ${bm25.b}::float8 * cand.lexeme_count / st.avgdl))) as score
-      from cand cross join st
-      cross join lateral (
-        select x.lexeme, (select sum(case when w = 'A' then ${bm25.headingBoost}::float8 else 1 end) from unnest(x.weights) w) as tf
-        from unnest(cand.tsv) x
-      ) u
-      join idf on idf.term = u.lexeme
-      group by cand.id
-      order by score desc
+    hits as (
+      select cand.id, cand.lexeme_count, u.lexeme,
+        coalesce(array_length(u.positions, 1), 1) + ${bm25.headingBoost - 1}::float8 * coalesce(array_length(array_positions(u.weights, 'A'::text), 1), 0) as tf
+      from cand, unnest(cand.tsv) u
+      where u.lexeme = any(${textArray(lexemes)})
+    ),
+    bm as (
+      select h.id, sum(idf.idf * (h.tf * ${bm25.k1 + 1}::float8) / (h.tf + ${bm25.k1}::float8 * (1 - ${bm25.b}::float8 + ${bm25.b}::float8 * h.lexeme_count / st.avgdl))) as score
+      from hits h join idf on idf.term = h.lexeme cross join st
+      group by h.id
+      order by score desc, h.id
+      limit ${depth}
+    ),
+    prox as (
+      select bm.id, bm.score + ${bm25.proximityWeight}::float8 * coalesce(sum(least(ia.idf, ib.idf)) filter (where c.tsv @@ p.query::tsquery), 0) as score
+      from bm join chunks c on c.id = bm.id
+      left join (select * from unnest(${textArray(pairs.map((p) => p.a))}, ${textArray(pairs.map((p) => p.b))}, ${textArray(pairs.map((p) => p.query))}) as x(a, b, query)) p on true
+      left join idf ia on ia.term = p.a
+      left join idf ib on ib.term = p.b
+      group by bm.id, bm.score
+      order by score desc, bm.id
       limit ${limit}
     )
     select c.id as chunk_id, c.document_id, d.source, d.title, c.heading_path, c.text, c.page, c.char_start, c.char_end, s.score::float8 as score
-    from scored s join chunks c on c.id = s.id join documents d on d.id = c.document_id
+    from prox s join chunks c on c.id = s.id join documents d on d.id = c.document_id
     order by s.score desc, c.id`);
   return rowsOf<Row>(result);
 }

@@ -6,7 +6,7 @@ import type { Embedder } from '../../adapters/embed/embedder.js';
 import type { ImplOf } from '../../http/contract.js';
 import { Histogram, metric, type Registry } from '../../observability/metrics.js';
 import { rowsOf, type Db } from '../../storage/database.js';
-import { lexicalSearch, type Bm25Params } from './lexical.js';
+import { DEFAULT_BM25, lexicalSearch, type Bm25Params } from './lexical.js';
 import { vectorSearch } from './vector.js';
 import type { Row } from './row.js';
 import type { RetrievalContract, SearchMode, SearchRequest, SearchResult } from './contract.js';
@@ -25,15 +25,13 @@ export interface RetrievalDeps {
   ready: () => Promise<true | string>;
   /** HNSW candidate list size: higher = better recall, slower. */
   efSearch?: number;
-  bm25?: Bm25Params;
+  bm25?: Partial<Bm25Params>;
 }
-
-const DEFAULT_BM25: Bm25Params = { k1: 1.2, b: 0.75, headingBoost: 2 };
 
 
 export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof RetrievalContract> {
   const { db } = deps;
-  const bm25 = deps.bm25 ?? DEFAULT_BM25;
+  const bm25: Bm25Params = { ...DEFAULT_BM25, ...deps.bm25 };
   const latency = metric(deps.metrics, 'docupod_retrieval_seconds', () => new Histogram({ name: 'docupod_retrieval_seconds', help: 'Search latency by mode', labelNames: ['mode'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [deps.metrics] }));
   const returned = metric(deps.metrics, 'docupod_retrieval_chunks_returned', () => new Histogram({ name: 'docupod_retrieval_chunks_returned', help: 'Chunks returned per search', labelNames: ['mode'] as const, buckets: [0, 1, 3, 5, 10, 20, 50, 100], registers: [deps.metrics] }));
   const canVector = () => deps.vectorEnabled && deps.embedder !== undefined;
