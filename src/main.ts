@@ -6,6 +6,7 @@ import { serve } from './cli/serve.js';
 import { configCommand, listRolesCommand, migrateCommand } from './cli/admin.js';
 import { registerAuthCommands } from './cli/auth.js';
 import { registerModelsCommands } from './cli/models.js';
+import { registerSearchCommands } from './cli/search.js';
 
 // Reads argv once, dispatches to a command. Errors a user can fix print one clear message and exit 1/2, no stack.
 
@@ -28,6 +29,7 @@ export function buildCli(): Command {
   program.command('list-roles').description('list roles and the modules each one starts').action(listRolesCommand);
   registerAuthCommands(program);
   registerModelsCommands(program);
+  registerSearchCommands(program);
   return program;
 }
 
