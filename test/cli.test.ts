@@ -1,13 +1,13 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BIN, spawnServer } from './fixtures/child-server.js';
 
 // These run the built program (`npm test` builds first) the way users and the Helm chart do.
 const run = promisify(execFile);
-const BIN = path.resolve('bin/docupod.js');
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -67,33 +67,15 @@ describe('docupod CLI', () => {
   });
 
   it('serves, then on SIGTERM reports not ready, drains and exits 0', async () => {
-    const dir = tempDir();
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1'], {
-      env: { PATH: process.env.PATH, DOCUPOD_DATA_DIR: dir, DOCUPOD_SHUTDOWN_DELAY: '1500ms', DOCUPOD_LOG_FORMAT: 'json' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const address = await new Promise<string>((resolve, reject) => {
-      const t = setInterval(() => {
-        const m = /docupod listening on (http:\/\/[^"]+)"/.exec(out);
-        if (m) {
-          clearInterval(t);
-          resolve(m[1]!);
-        }
-      }, 50);
-      child.once('exit', () => reject(new Error(`exited early:\n${out}`)));
-    });
-    expect((await fetch(`${address}/readyz`)).status).toBe(200);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
+    const server = await spawnServer([], { DOCUPOD_DATA_DIR: tempDir(), DOCUPOD_SHUTDOWN_DELAY: '1500ms' });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const stopped = server.stop('SIGTERM');
     await new Promise((r) => setTimeout(r, 400));
-    const during = await fetch(`${address}/readyz`);
+    const during = await fetch(`${server.url}/readyz`);
     expect(during.status).toBe(503);
     expect(((await during.json()) as { detail: string }).detail).toBe('shutting down');
-    expect(await exited).toBe(0);
-    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    expect(lines.some((l) => l.msg === 'stopped')).toBe(true);
-    expect(lines.find((l) => l.msg === 'request' && l.route === '/readyz')).toBeUndefined(); // probes stay out of the log
+    expect(await stopped).toBe(0);
+    expect(server.logs.some((l) => l.msg === 'stopped')).toBe(true);
+    expect(server.logs.find((l) => l.msg === 'request' && l.route === '/readyz')).toBeUndefined(); // probes stay out of the log
   }, 60_000);
 });
