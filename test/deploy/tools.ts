@@ -40,7 +40,7 @@ export function podmanEnv(): NodeJS.ProcessEnv {
   if (r.status === 3) throw new Error(`podman is not installed on this machine: run .ci/run first (it installs podman and friends). ${r.stderr.trim()}`);
   if (r.status !== 0) throw new Error(`podman setup failed: ${r.stderr}`);
   const env: NodeJS.ProcessEnv = {};
-  for (const m of r.stdout.matchAll(/export (\w+)=(\S+)/g)) env[m[1]!] = m[2]!.replace(/^'|'$/g, '');
+  for (const m of r.stdout.matchAll(/(CONTAINERS_\w+)=(\S+)/g)) env[m[1]!] = m[2]!.replace(/^'|'$/g, '');
   return env;
 }
 
@@ -58,7 +58,8 @@ export function buildImage(env: NodeJS.ProcessEnv): { seconds: number; log: stri
     '-v', '/etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro', '--build-arg', 'NODE_EXTRA_CA_CERTS=/run/host-ca.crt',
     '--build-arg', `REVISION=${run('git', ['rev-parse', 'HEAD'], { cwd: ROOT }).stdout.trim() || 'unknown'}`,
     '--build-arg', `CREATED=${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
-    '-t', IMAGE, ROOT,
+    // DOCUPOD_IMAGE_CONTEXT: build another tree (e.g. a `git archive HEAD` snapshot while the work tree is mid-change).
+    '-t', IMAGE, process.env.DOCUPOD_IMAGE_CONTEXT || ROOT,
   ];
   if (existsSync(stamp) && Date.now() - statSync(stamp).mtimeMs < 3600e3 && run('podman', ['image', 'exists', IMAGE], { env }).status === 0)
     return { seconds: 0, log: 'already built in this run' };
