@@ -45,7 +45,8 @@ export const DEPS: Record<ModuleName, readonly ModuleName[]> = {
   [M.gateway]: [M.db, M.blobs, M.http, M.auth, M.ingestClient, M.retrievalClient, M.chatClient, M.modelsClient],
   [M.ingest]: [M.db, M.blobs, M.jobs, M.embedder, M.http],
   [M.retrieval]: [M.db, M.embedder, M.http],
-  [M.chat]: [M.db, M.retrievalClient, M.llm, M.http],
+  // The embedder serves /v1/embeddings through the chat role.
+  [M.chat]: [M.db, M.retrievalClient, M.llm, M.embedder, M.http],
   [M.models]: [M.http],
   [M.web]: [M.http],
   [M.all]: [M.gateway, M.ingest, M.retrieval, M.chat, M.models, M.web],

@@ -188,6 +188,7 @@ export const inits: Record<ModuleName, Init> = {
       db: ctx.get<Database>(M.db).db,
       llm,
       retrieval: ctx.get<RetrievalClient>(M.retrievalClient),
+      embedder: ctx.get<Embedder | undefined>(M.embedder),
       metrics: ctx.metrics,
       version: ctx.version,
       k: ctx.config.chat.k,

@@ -133,6 +133,11 @@ export const ChatContract = defineContract('chat', {
     output: Quota,
   },
   models: { input: z.object({}).default({}), output: z.object({ models: z.array(z.string()), provider: z.string(), default: z.string() }) },
+  /** The configured embedding model, for /v1/embeddings (400 when DOCUPOD_EMBED_PROVIDER=none). */
+  embed: {
+    input: z.object({ userId: Id, keyId: Id.optional(), input: z.array(z.string().min(1).max(100_000)).min(1).max(2048) }),
+    output: z.object({ embeddings: z.array(z.array(z.number())), model: z.string(), promptTokens: z.number().int() }),
+  },
 });
 
 /** One event of a streamed answer: tokens, then exactly one `final` or `error`. */

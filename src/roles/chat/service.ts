@@ -9,6 +9,8 @@ import type { Db } from '../../storage/database.js';
 import { rateCounters } from '../../storage/schema.js';
 import { chatFeedback, chatMessages, chats, chatSettings, llmUsage, quotas } from '../../storage/schema-chat.js';
 import type { RetrievalClient } from '../retrieval/contract.js';
+import type { Embedder } from '../../adapters/embed/embedder.js';
+import { estimateTokens } from '../../adapters/llm/llm.js';
 import { DEFAULT_SYSTEM_PROMPT, runAgent, type AgentEvent, type AgentResult } from './agent.js';
 import type { AnswerResult, ChatContract, ChatEvent, Citation, GenerateResult, Quota, StreamMethod, Usage } from './contract.js';
 import { AnswerInput, GenerateInput, SendMessageInput } from './contract.js';
@@ -18,6 +20,8 @@ export interface ChatDeps {
   db: Db;
   llm: Llm;
   retrieval: RetrievalClient;
+  /** For /v1/embeddings; undefined when DOCUPOD_EMBED_PROVIDER=none. */
+  embedder?: Embedder;
   metrics: Registry;
   version: string;
   /** Readiness of what this role depends on (database, model backend). */
@@ -374,6 +378,15 @@ export function createChatService(deps: ChatDeps): ChatService {
       await db.insert(quotas).values({ scope, subjectId, ...next }).onConflictDoUpdate({ target: [quotas.scope, quotas.subjectId], set: { ...next, updatedAt: new Date() } });
       quotaCache.delete(`${scope}:${subjectId}`);
       return { scope, subjectId, ...next };
+    },
+
+    embed: async ({ keyId, input }) => {
+      if (!deps.embedder) throw fail.badRequest('no embedding model is configured on this instance (DOCUPOD_EMBED_PROVIDER=none)');
+      await checkLimits(undefined, keyId);
+      const embeddings = await deps.embedder.embed(input);
+      const promptTokens = input.reduce((n, t) => n + estimateTokens(t), 0);
+      await recordUsage(NO_WORKSPACE, keyId, { promptTokens, completionTokens: 0, totalTokens: promptTokens });
+      return { embeddings, model: deps.embedder.id, promptTokens };
     },
 
     models: async () => {

@@ -13,6 +13,7 @@ import { workspaceRoutes } from './workspaces/routes.js';
 import { documentRoutes } from './documents/routes.js';
 import { searchRoutes } from './search/routes.js';
 import { chatRoutes } from './chat/routes.js';
+import { openAiRoutes } from './openai/routes.js';
 import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import { WorkspaceService } from './workspaces/service.js';
 
@@ -58,4 +59,5 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
   await app.register(documentRoutes, { auth: opts.auth, ingest: opts.roles.ingest, blobs: opts.blobs, uploadLimit: opts.uploadLimit });
   await app.register(searchRoutes, { auth: opts.auth, retrieval: opts.roles.retrieval });
   await app.register(chatRoutes, { auth: opts.auth, chat: opts.roles.chat });
+  await app.register(openAiRoutes, { auth: opts.auth, chat: opts.roles.chat, db: opts.db });
 };
