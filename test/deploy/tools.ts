@@ -64,7 +64,11 @@ export function buildImage(env: NodeJS.ProcessEnv): { seconds: number; log: stri
   if (existsSync(stamp) && Date.now() - statSync(stamp).mtimeMs < 3600e3 && run('podman', ['image', 'exists', IMAGE], { env }).status === 0)
     return { seconds: 0, log: 'already built in this run' };
   const r = run('flock', args, { env });
-  if (r.status !== 0) throw new Error(`podman build failed:\n${(r.stdout + r.stderr).slice(-4000)}`);
+  if (r.status !== 0) {
+    const out = r.stdout + r.stderr;
+    const first = Math.max(0, out.search(/npm error|error:/i) - 200);
+    throw new Error(`podman build failed:\n${out.slice(first, first + 3000)}\n…\n${out.slice(-1000)}`);
+  }
   run('touch', [stamp]);
   // Keep the cache from growing without bound: dangling images older than a day.
   run('podman', ['image', 'prune', '-f', '--filter', 'until=24h'], { env });
