@@ -281,6 +281,9 @@ export function findFiles(args: string[]): FoundFile[] {
 const TERMINAL = new Set(['indexed', 'failed', 'cancelled']);
 
 export interface IngestOutcome {
+  /** What the server answered to the upload (one per file; duplicates name the existing document). */
+  results: SubmitResult[];
+  /** Final state of each document (empty when not waiting). */
   documents: DocumentInfo[];
   submitted: number;
   duplicates: number;
@@ -325,7 +328,7 @@ export async function ingestFiles(backend: Backend, ws: WorkspaceRef, files: Fou
   const docs = new Map<string, DocumentInfo>();
   if (!opts.wait) {
     for (const r of results) line(`${r.duplicate ? 'unchanged' : 'queued'}  ${r.source}${r.replacesId ? ' (replaces the previous version once indexed)' : ''}`);
-    return { documents: [], submitted: results.length, duplicates, failed: [], chunks: 0, bytes: totalBytes, seconds: (performance.now() - t0) / 1000 };
+    return { results, documents: [], submitted: results.length, duplicates, failed: [], chunks: 0, bytes: totalBytes, seconds: (performance.now() - t0) / 1000 };
   }
 
   const tty = opts.progress.isTTY === true && !opts.quiet;
@@ -379,7 +382,7 @@ export async function ingestFiles(backend: Backend, ws: WorkspaceRef, files: Fou
   const chunks = documents.reduce((s, d) => s + (d.state === 'indexed' ? d.chunkCount : 0), 0);
   const seconds = (performance.now() - t0) / 1000;
   line(`${documents.length - failed.length}/${documents.length} indexed, ${chunks} chunks, ${failed.length} failed, in ${seconds.toFixed(1)} s`);
-  return { documents, submitted: results.length, duplicates, failed, chunks, bytes: totalBytes, seconds };
+  return { results, documents, submitted: results.length, duplicates, failed, chunks, bytes: totalBytes, seconds };
 }
 
 export interface IngestCommandOptions extends ConnectionOptions {
@@ -398,7 +401,9 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   });
   if (opts.json) {
     const { ws, r } = outcome;
-    console.log(JSON.stringify({ workspace: ws.slug, submitted: r.submitted, duplicates: r.duplicates, chunks: r.chunks, seconds: r.seconds, documents: r.documents.map((d) => ({ id: d.id, source: d.source, state: d.state, chunks: d.chunkCount, error: d.error })) }));
+    console.log(JSON.stringify({ workspace: ws.slug, submitted: r.submitted, duplicates: r.duplicates, chunks: r.chunks, seconds: r.seconds, documents: r.documents.length > 0
+      ? r.documents.map((d) => ({ id: d.id, source: d.source, state: d.state, chunks: d.chunkCount, error: d.error }))
+      : r.results.map((d) => ({ id: d.id, source: d.source, state: d.state, duplicate: d.duplicate })) }));
   }
   if (outcome.r.failed.length > 0) process.exitCode = 1;
 }
