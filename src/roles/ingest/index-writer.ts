@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../../storage/database.js';
 import { chunks } from '../../storage/schema-documents.js';
 import { writeEmbeddings } from './embedding-writer.js';
+import { identifierText } from '../../core/identifiers.js';
 
 // Writes and removes a document's searchable index: chunks (with weighted tsvectors), the BM25 term statistics and
 // embeddings. Called inside the transaction that flips the document's state, so a document is searchable all at
@@ -58,29 +59,6 @@ export async function writeDocumentIndex(
   await adjustStats(tx, workspaceId, documentId, +1);
   if (args.embeddings && args.embeddings.length > 0) await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings: args.embeddings });
   return ids;
-}
-
-/**
- * Identifiers kept whole as well as split: Postgres's parser splits `max_wal_size` into max/wal/size and keeps
- * `/etc/shadow` or `sources.list` whole only. For every token of letters/digits joined by `_ - . /` this adds the
- * joined form (`maxwalsize`, `etcshadow`; `pg_dump`, `pg-dump` and `pgdump` meet) and, where Postgres keeps the token
- * whole (`/` and `.`), its parts. URLs are left alone. Its lexemes are ordinary tsvector entries, so term_stats and
- * lexeme_count count them like any other.
- *
- * MUST produce the same output as identifierText in src/roles/retrieval/lexical.ts (the query side); a role may not
- * import another role's internals, and src/roles/retrieval/lexical.test.ts checks that the two agree.
- */
-export function identifierText(text: string): string {
-  const out: string[] = [];
-  const clean = text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, ' ');
-  for (const m of clean.matchAll(/\/?[\p{L}\p{N}]+(?:[_\-./][\p{L}\p{N}]+)+|\/[\p{L}\p{N}]+/gu)) {
-    const token = m[0];
-    if (!/\p{L}/u.test(token)) continue; // version numbers, dates
-    const parts = token.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-    if (parts.length > 1) out.push(parts.join('').toLowerCase());
-    if (/[./]/.test(token)) out.push(...parts);
-  }
-  return out.join(' ');
 }
 
 /** Removes a document's chunks (embeddings cascade); when they were counted in the statistics, uncounts them. */

@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { rowsOf, type Db } from '../../storage/database.js';
 import type { SearchRequest } from './contract.js';
 import type { Row } from './row.js';
+import { identifierText } from '../../core/identifiers.js';
 
 export interface Bm25Params {
   k1: number;
@@ -18,30 +19,6 @@ export interface Bm25Params {
 }
 
 export const DEFAULT_BM25: Bm25Params = { k1: 1.2, b: 0.75, headingBoost: 2, proximityWeight: 1, proximityDepth: 5 };
-
-/**
- * Identifiers kept whole as well as split. Postgres's parser splits `max_wal_size` into max/wal/size and keeps
- * `/etc/shadow` or `sources.list` whole only, so neither "max_wal_size" nor "shadow" finds the other form. For every
- * token made of letters/digits joined by `_ - . /` this adds the joined form (`maxwalsize`, `etcshadow`, `aptget`,
- * so `pg_dump`, `pg-dump` and `pgdump` meet) and, where Postgres keeps the token whole (`/` and `.`), its parts.
- * URLs are left alone (their parts would inflate common words such as "debian" or "www").
- *
- * MUST produce the same output as identifierText in src/roles/ingest/index-writer.ts (the index side); the two live
- * apart only because a role may not import another role's internals. src/roles/retrieval/lexical.test.ts checks they
- * agree.
- */
-export function identifierText(text: string): string {
-  const out: string[] = [];
-  const clean = text.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, ' ');
-  for (const m of clean.matchAll(/\/?[\p{L}\p{N}]+(?:[_\-./][\p{L}\p{N}]+)+|\/[\p{L}\p{N}]+/gu)) {
-    const token = m[0];
-    if (!/\p{L}/u.test(token)) continue; // version numbers, dates
-    const parts = token.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-    if (parts.length > 1) out.push(parts.join('').toLowerCase());
-    if (/[./]/.test(token)) out.push(...parts);
-  }
-  return out.join(' ');
-}
 
 /** Consecutive query words as Postgres phrase queries: `a <1> b | a <2> b` for words adjacent in the query. */
 function proximityPairs(lexemes: Array<{ lexeme: string; positions: number[] }>): Array<{ a: string; b: string; query: string }> {
