@@ -7,6 +7,7 @@ import { configCommand, listRolesCommand, migrateCommand } from './cli/admin.js'
 import { registerAuthCommands } from './cli/auth.js';
 import { registerModelsCommands } from './cli/models.js';
 import { registerSearchCommands } from './cli/search.js';
+import { registerAskCommand } from './cli/ask.js';
 
 // Reads argv once, dispatches to a command. Errors a user can fix print one clear message and exit 1/2, no stack.
 
@@ -30,6 +31,7 @@ export function buildCli(): Command {
   registerAuthCommands(program);
   registerModelsCommands(program);
   registerSearchCommands(program);
+  registerAskCommand(program);
   return program;
 }
 

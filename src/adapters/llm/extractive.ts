@@ -57,9 +57,9 @@ export function selectSentences(question: string, sources: GroundingSource[], op
   for (const c of cands) for (const t of new Set(c.terms)) df.set(t, (df.get(t) ?? 0) + 1);
   const N = cands.length;
   const idf = (t: string) => Math.log(1 + (N - (df.get(t) ?? 0) + 0.5) / ((df.get(t) ?? 0) + 0.5));
-  // Words that never occur in the sources still weigh in the coverage denominator, with a high IDF: a question about
-  // something the documents never mention should not be "answered" by its generic words.
-  const weight = new Map(q.map((t) => [t, df.has(t) ? idf(t) : Math.log(1 + N + 0.5)]));
+  // Words that never occur in the sources still weigh in the coverage denominator (as the rarest words do): a question
+  // about something the documents never mention should not be "answered" by its generic words.
+  const weight = new Map(q.map((t) => [t, df.has(t) ? idf(t) : Math.log(1 + (N - 0.5) / 1.5)]));
   const totalWeight = [...weight.values()].reduce((a, b) => a + b, 0);
   const avgLen = cands.reduce((n, c) => n + c.terms.length, 0) / N;
   const qIndex = new Map(q.map((t, i) => [t, i]));
@@ -184,7 +184,11 @@ export class ExtractiveLlm implements Llm {
         'No language model is configured on this docupod instance (DOCUPOD_LLM_PROVIDER=extractive), so it can only ' +
         'answer from documents: ask with the model docupod:<workspace>, or configure an LLM (DOCUPOD_LLM_PROVIDER=openai or ollama).'
       );
-    const picks = selectSentences(req.grounding.question, req.grounding.sources, this.opts);
+    const { question, standalone, sources } = req.grounding;
+    let picks = selectSentences(question, sources, this.opts);
+    // A follow-up is answered on its own words first ("where is that configured?" → configured), with the earlier
+    // question's words only when those alone find nothing.
+    if (picks.length === 0 && standalone && standalone !== question) picks = selectSentences(standalone, sources, this.opts);
     return picks.length === 0 ? notInDocuments(req.grounding.question, req.grounding.sources) : formatAnswer(picks);
   }
 

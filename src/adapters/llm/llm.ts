@@ -24,7 +24,12 @@ export interface GenerateRequest {
   stop?: string[];
   signal?: AbortSignal;
   /** The standalone question and its numbered sources, when the request is a grounded answer. */
-  grounding?: { question: string; sources: GroundingSource[] };
+  grounding?: {
+    question: string;
+    sources: GroundingSource[];
+    /** The standalone form of a follow-up: used when the question alone matches nothing (e.g. "and where is it?"). */
+    standalone?: string;
+  };
 }
 
 export interface Usage {

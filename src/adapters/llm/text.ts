@@ -13,7 +13,9 @@ const STOP = new Set(
 /** Lowercase word stems without stop words; `keepStop` keeps them (for phrase matching). */
 export function terms(text: string, keepStop = false): string[] {
   const out: string[] = [];
-  for (const m of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+  // "how long", "how often"…: the question word, not a topic.
+  const t = keepStop ? text : text.replace(/\bhow (long|often|many|much|far|old|big|large|fast|soon)\b/gi, ' ');
+  for (const m of t.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
     const w = m[0];
     if (!keepStop && (STOP.has(w) || (w.length < 2 && !/\d/.test(w)))) continue;
     out.push(stem(w));
@@ -21,8 +23,11 @@ export function terms(text: string, keepStop = false): string[] {
   return out;
 }
 
+const IRREGULAR: Record<string, string> = { kept: 'keep', ran: 'run', made: 'make', built: 'build', sent: 'send', written: 'writ', wrote: 'writ', chosen: 'choos', found: 'find', held: 'hold', left: 'leav', lost: 'los', read: 'read', set: 'set', shown: 'show', taken: 'tak', took: 'tak', given: 'giv', gave: 'giv', began: 'begin', begun: 'begin' };
+
 /** A deliberately light English suffix stemmer: enough to match night/nightly, dump/dumps, restore/restoring. */
 export function stem(w: string): string {
+  if (IRREGULAR[w]) return IRREGULAR[w];
   if (w.length <= 3 || /\d/.test(w)) return w;
   const rules: Array<[RegExp, string]> = [
     [/ies$/, 'y'],

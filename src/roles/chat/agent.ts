@@ -182,7 +182,7 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
     maxTokens: answerTokens,
     temperature: input.temperature ?? 0.1,
     signal: input.signal,
-    grounding: { question: query, sources },
+    grounding: { question: input.question, standalone: query, sources },
   })) {
     if (ev.type === 'token') {
       ttft ??= performance.now() - tl;
