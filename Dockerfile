@@ -22,13 +22,17 @@ ARG NODE_EXTRA_CA_CERTS
 # Optional native helpers must not fetch binaries from outside the npm registry during install.
 ENV ONNXRUNTIME_NODE_INSTALL=skip NODE_LLAMA_CPP_POSTINSTALL=skip npm_config_update_notifier=false
 WORKDIR /app
+# npm workspaces: the web UI's manifest takes part in the install.
 COPY package.json package-lock.json .npmrc ./
+COPY web/package.json ./web/package.json
 RUN npm ci --no-audit --no-fund
 
 # ---- build: TypeScript → dist/ ---------------------------------------------------------------------------------------
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
+# tsc → dist/ and the web UI (vite) → web/dist/
 RUN npm run build
 
 # ---- prod-deps: production dependencies only -------------------------------------------------------------------------
@@ -73,6 +77,8 @@ WORKDIR /app
 # Application files belong to root and are read-only for the service user.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# dist/roles/web serves the single-page UI from ../../../web/dist.
+COPY --from=build /app/web/dist ./web/dist
 COPY package.json ./
 COPY bin ./bin
 # dist/storage/database.js reads the checked-in SQL migrations from ../../src/storage/migrations.
