@@ -1,7 +1,7 @@
 import {
   AppShell,
+  Avatar,
   Burger,
-  Button,
   Center,
   Group,
   Loader,
@@ -11,7 +11,6 @@ import {
   Select,
   Text,
   UnstyledButton,
-  VisuallyHidden,
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { createContext, lazy, Suspense, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
@@ -168,15 +167,14 @@ function Shell() {
               )}
               <Menu position="bottom-end" withinPortal>
                 <Menu.Target>
-                  <Button variant="subtle" size="sm" aria-label={`Account menu for ${user.email}`}>
-                    <Text size="sm" truncate maw={160} visibleFrom="sm">
-                      {user.name || user.email}
-                    </Text>
-                    <VisuallyHidden>Account</VisuallyHidden>
-                    <Text hiddenFrom="sm" aria-hidden>
-                      ☰
-                    </Text>
-                  </Button>
+                  <UnstyledButton aria-label={`Account menu for ${user.email}`} px={6} py={4} style={{ borderRadius: 8 }}>
+                    <Group gap={8} wrap="nowrap">
+                      <Avatar size={30} radius="xl" color="blue" name={user.name || user.email} />
+                      <Text size="sm" truncate maw={160} visibleFrom="sm">
+                        {user.name || user.email}
+                      </Text>
+                    </Group>
+                  </UnstyledButton>
                 </Menu.Target>
                 <Menu.Dropdown>
                   <Menu.Label>{user.email}</Menu.Label>

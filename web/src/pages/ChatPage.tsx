@@ -6,6 +6,13 @@ import { useWorkspace } from '../App';
 import { Link, navigate } from '../router';
 import { EmptyState, ErrorAlert, SpanHighlight } from '../ui';
 
+// Inline icons: emoji depend on the system's fonts (a bare Linux shows empty boxes).
+const Thumb = ({ down }: { down?: boolean }) => (
+  <svg width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden style={down ? { transform: 'rotate(180deg)' } : undefined}>
+    <path d="M7 11v8a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1v-7a1 1 0 0 1 1-1h3a4 4 0 0 0 4-4V6a2 2 0 0 1 4 0v5h3a2 2 0 0 1 2 2l-1 5a2 3 0 0 1-2 2h-7a3 3 0 0 1-3-3" />
+  </svg>
+);
+
 /** Answer text with `[n]` markers turned into buttons that open source n. */
 function AnswerText({ msg, onCite }: { msg: ChatMessage; onCite: (n: number) => void }) {
   const parts = msg.content.split(/(\[\d+(?:\s*[,;]\s*\d+)*\])/g);
@@ -138,7 +145,10 @@ export default function ChatPage({ ws, chatId }: { ws: string; chatId?: string }
       .finally(() => setLoading(false));
   }, [ws, chatId]);
 
-  useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [messages.length, messages.at(-1)?.content.length]);
+  // Braces matter: newer Chromium returns a Promise from scrollIntoView, and an effect must not return one.
+  useEffect(() => {
+    bottom.current?.scrollIntoView({ block: 'end' });
+  }, [messages.length, messages.at(-1)?.content.length]);
   useEffect(() => () => streaming?.abort(), [streaming]);
 
   const patchLast = (patch: (m: ChatMessage) => ChatMessage) => setMessages((ms) => (ms.length ? [...ms.slice(0, -1), patch(ms.at(-1)!)] : ms));
@@ -314,12 +324,12 @@ export default function ChatPage({ ws, chatId }: { ws: string; chatId?: string }
                     <Group gap={4} mt={6}>
                       <Tooltip label="Helpful">
                         <ActionIcon variant={m.feedback === 'up' ? 'filled' : 'subtle'} size="sm" aria-label="Good answer" aria-pressed={m.feedback === 'up'} disabled={!m.id} onClick={() => void feedback(i, 'up')}>
-                          👍
+                          <Thumb />
                         </ActionIcon>
                       </Tooltip>
                       <Tooltip label="Not helpful">
                         <ActionIcon variant={m.feedback === 'down' ? 'filled' : 'subtle'} color="red" size="sm" aria-label="Bad answer" aria-pressed={m.feedback === 'down'} disabled={!m.id} onClick={() => void feedback(i, 'down')}>
-                          👎
+                          <Thumb down />
                         </ActionIcon>
                       </Tooltip>
                       {m.citations.length > 0 && (

@@ -1,4 +1,4 @@
-import { Alert, Button, Card, Group, Progress, Stack, Table, Text, Title, Tooltip, VisuallyHidden } from '@mantine/core';
+import { Alert, Anchor, Button, Card, Group, Progress, Stack, Table, Text, Title, Tooltip, VisuallyHidden } from '@mantine/core';
 import { useCallback, useEffect, useRef, useState, type DragEvent } from 'react';
 import { api, errorText, parseJson, sse, upload, ws as wsPath, type Doc, type DocState } from '../api/client';
 import { useWorkspace } from '../App';
@@ -146,6 +146,7 @@ export default function DocumentsPage({ ws }: { ws: string }) {
       watching.current.get(d.id)?.abort();
       await api('DELETE', `${wsPath(ws)}/documents/${d.id}`);
       setDocs((p) => (p ?? []).filter((x) => x.id !== d.id));
+      setTotal((t) => Math.max(0, t - 1));
       setPending((p) => p.filter((x) => x.docId !== d.id));
     } catch (err) {
       setActionError(err);
@@ -171,7 +172,7 @@ export default function DocumentsPage({ ws }: { ws: string }) {
         </Title>
         {docs && (
           <Text c="dimmed" size="sm" aria-live="polite">
-            {total} document{total === 1 ? '' : 's'} · {docs.filter((d) => d.state === 'indexed').length} searchable
+            {Math.max(total, docs.length)} document{Math.max(total, docs.length) === 1 ? '' : 's'} · {docs.filter((d) => d.state === 'indexed').length} searchable
           </Text>
         )}
       </Group>
@@ -249,7 +250,41 @@ export default function DocumentsPage({ ws }: { ws: string }) {
       )}
 
       {docs && docs.length > 0 && (
-        <Table.ScrollContainer minWidth={640}>
+        // Narrow screens: one card per document instead of a table that would need sideways scrolling.
+        <Stack gap="xs" hiddenFrom="sm" aria-label="Documents" component="ul" p={0} m={0} style={{ listStyle: 'none' }}>
+          {docs.map((d) => (
+            <Card key={d.id} withBorder p="sm" component="li" data-testid="doc-card" data-source={d.source} data-state={d.state}>
+              <Group justify="space-between" wrap="nowrap" align="flex-start">
+                <Text size="sm" fw={500} style={{ overflowWrap: 'anywhere' }}>
+                  {d.title || d.source}
+                </Text>
+                <StateBadge state={d.state} />
+              </Group>
+              <Text size="xs" c="dimmed">
+                {formatBytes(d.sizeBytes)} · {d.chunkCount} chunk{d.chunkCount === 1 ? '' : 's'} · {formatDate(d.updatedAt)}
+              </Text>
+              {!TERMINAL.has(d.state) && <Progress value={percentOf(d)} animated size="sm" mt={6} aria-label={`Processing ${d.source}: ${progressLabel(d)}`} />}
+              {d.state === 'failed' && d.error && (
+                <Text size="xs" c="red" mt={4}>
+                  {d.error}
+                </Text>
+              )}
+              {canEdit && (
+                <Group gap={4} mt={6}>
+                  <Button size="compact-xs" variant="light" onClick={() => void reindex(d)} disabled={!TERMINAL.has(d.state)} aria-label={`Re-index ${d.source}`}>
+                    Re-index
+                  </Button>
+                  <Button size="compact-xs" variant="light" color="red" onClick={() => void remove(d)} aria-label={`Delete ${d.source}`}>
+                    Delete
+                  </Button>
+                </Group>
+              )}
+            </Card>
+          ))}
+        </Stack>
+      )}
+      {docs && docs.length > 0 && (
+        <Table.ScrollContainer minWidth={640} visibleFrom="sm">
           <Table verticalSpacing="sm" highlightOnHover aria-label="Documents">
             <Table.Thead>
               <Table.Tr>
@@ -324,7 +359,15 @@ export default function DocumentsPage({ ws }: { ws: string }) {
       )}
       {docs && docs.some((d) => d.state === 'indexed') && (
         <Text size="sm">
-          Ready: <Link to={`/w/${ws}/chat`}>ask a question</Link> or <Link to={`/w/${ws}/search`}>search</Link>.
+          Ready:{' '}
+          <Anchor component={Link} to={`/w/${ws}/chat`}>
+            ask a question
+          </Anchor>{' '}
+          or{' '}
+          <Anchor component={Link} to={`/w/${ws}/search`}>
+            search
+          </Anchor>
+          .
         </Text>
       )}
     </Stack>
