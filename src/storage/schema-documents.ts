@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, customType, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { workspaces } from './schema.js';
 
 // Documents, their chunks, the durable job queue and the Postgres blob store. Every tenant row carries
@@ -68,6 +68,25 @@ export const chunks = pgTable(
     index('chunks_workspace_idx').on(t.workspaceId),
     index('chunks_tsv_idx').using('gin', t.tsv),
   ],
+);
+
+/**
+ * The inverted index with term frequencies: one row per (lexeme, chunk), written with the chunk in the transaction
+ * that makes its document searchable. BM25 then reads only the postings of the query's lexemes instead of unnesting
+ * every candidate chunk's tsvector. `tf` counts every occurrence, `tfHead` those in the title/headings (tsvector weight
+ * A, which ranking may boost); `dl` is the chunk's lexeme count (BM25 length normalisation).
+ */
+export const postings = pgTable(
+  'postings',
+  {
+    workspaceId: uuid('workspace_id').notNull(),
+    term: text('term').notNull(),
+    chunkId: uuid('chunk_id').notNull().references(() => chunks.id, { onDelete: 'cascade' }),
+    tf: integer('tf').notNull(),
+    tfHead: integer('tf_head').notNull(),
+    dl: integer('dl').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.term, t.chunkId] }), index('postings_chunk_idx').on(t.chunkId)],
 );
 
 /** Document frequencies per workspace and lexeme, maintained with the chunks, so BM25 scores in SQL. */

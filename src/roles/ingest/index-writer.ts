@@ -56,6 +56,11 @@ export async function writeDocumentIndex(
   // Lexeme occurrences per chunk (BM25 document length), then this document's contribution to the statistics.
   await tx.execute(sql`update chunks c set lexeme_count = coalesce((select sum(coalesce(array_length(u.positions, 1), 1)) from unnest(c.tsv) u), 0)
     where c.document_id = ${documentId}`);
+  // Postings: per (lexeme, chunk) occurrence counts, all and in headings (weight A), for BM25 without unnesting.
+  await tx.execute(sql`insert into postings (workspace_id, term, chunk_id, tf, tf_head, dl)
+    select c.workspace_id, u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1),
+      coalesce(array_length(array_positions(u.weights, 'A'::text), 1), 0), c.lexeme_count
+    from chunks c, unnest(c.tsv) u where c.document_id = ${documentId}`);
   await adjustStats(tx, workspaceId, documentId, +1);
   if (args.embeddings && args.embeddings.length > 0) await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings: args.embeddings });
   return ids;

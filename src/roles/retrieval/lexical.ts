@@ -59,6 +59,8 @@ export async function lexicalSearch(
   const lexemes = [...new Set(terms.map((t) => t.lexeme))];
   const pairs = bm25.proximityWeight > 0 ? proximityPairs(terms.filter((t) => !t.extra && t.positions).map((t) => ({ lexeme: t.lexeme, positions: t.positions! }))) : [];
   const depth = Math.max(limit * bm25.proximityDepth, 50);
+  // Filters refer to c (chunks) and d (documents): join them only when a filter needs them.
+  const filtered = Boolean(args.req.documentIds?.length || args.req.sources?.length);
   const textArray = (xs: string[]) => sql`${`{${xs.map((x) => `"${x.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`}::text[]`;
 
   // Only the query's lexemes are read from each candidate's tsvector (unnest + filter, no per-lexeme subquery for
@@ -72,23 +74,17 @@ export async function lexicalSearch(
       select ts.term, ln(1 + (st.n - ts.df + 0.5) / (ts.df + 0.5)) as idf
       from term_stats ts, st where ts.workspace_id = ${workspaceId} and ts.term = any(${textArray(lexemes)}) and ts.df > 0
     ),
-    tq as (select string_agg(quote_literal(term), ' | ')::tsquery as query from idf),
-    cand as (
-      select c.id, c.tsv, c.lexeme_count from chunks c
-      join documents d on d.id = c.document_id and d.state = 'indexed'
-      where c.workspace_id = ${workspaceId} and c.tsv @@ (select query from tq) ${args.filters}
-    ),
-    hits as (
-      select cand.id, cand.lexeme_count, u.lexeme,
-        coalesce(array_length(u.positions, 1), 1) + ${bm25.headingBoost - 1}::float8 * coalesce(array_length(array_positions(u.weights, 'A'::text), 1), 0) as tf
-      from cand, unnest(cand.tsv) u
-      where u.lexeme = any(${textArray(lexemes)})
-    ),
+    -- BM25 from the postings of the query's lexemes only (an inverted index with term frequencies). Every posting
+    -- belongs to a searchable chunk: postings are written and removed with their chunk in the indexing transaction.
     bm as (
-      select h.id, sum(idf.idf * (h.tf * ${bm25.k1 + 1}::float8) / (h.tf + ${bm25.k1}::float8 * (1 - ${bm25.b}::float8 + ${bm25.b}::float8 * h.lexeme_count / st.avgdl))) as score
-      from hits h join idf on idf.term = h.lexeme cross join st
-      group by h.id
-      order by score desc, h.id
+      select p.chunk_id as id,
+        sum(idf.idf * ((p.tf + ${bm25.headingBoost - 1}::float8 * p.tf_head) * ${bm25.k1 + 1}::float8)
+          / ((p.tf + ${bm25.headingBoost - 1}::float8 * p.tf_head) + ${bm25.k1}::float8 * (1 - ${bm25.b}::float8 + ${bm25.b}::float8 * p.dl / st.avgdl))) as score
+      from postings p join idf on idf.term = p.term cross join st
+      ${filtered ? sql`join chunks c on c.id = p.chunk_id join documents d on d.id = c.document_id` : sql``}
+      where p.workspace_id = ${workspaceId} and p.term = any(${textArray(lexemes)}) ${args.filters}
+      group by p.chunk_id
+      order by score desc, p.chunk_id
       limit ${depth}
     ),
     prox as (
