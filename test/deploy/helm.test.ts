@@ -151,6 +151,15 @@ describe('helm chart', () => {
     expect(render('embedded.yaml').some((o) => o.kind === 'ServiceMonitor')).toBe(false);
   });
 
+  it('documents every top-level value in the chart README and ships NOTES.txt and a helm test pod', () => {
+    const readme = readFileSync(path.join(CHART, 'README.md'), 'utf8');
+    const values = parseAllDocuments(readFileSync(path.join(CHART, 'values.yaml'), 'utf8'))[0]!.toJS() as Record<string, unknown>;
+    const missing = Object.keys(values).filter((k) => !readme.includes(`| \`${k}`));
+    expect(missing).toEqual([]);
+    const test = render('embedded.yaml').find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+    expect(test.spec.containers[0].args[0]).toContain('/readyz');
+  });
+
   it.each([
     ['a wrong type', ['--set', 'roles.gateway.replicas=two'], /replicas/],
     ['an unknown ingress class', ['--set', 'ingress.className=haproxy'], /className.*nginx.*traefik.*kong/s],
