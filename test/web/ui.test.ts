@@ -43,6 +43,10 @@ export function initialJsGzipBytes(dist: string): { bytes: number; files: string
   return { bytes, files };
 }
 
+// Browser-side code is written as strings: the root tsconfig has no DOM types, and these lines run in Chromium.
+const accessToken = async (p: Page) =>
+  ((await p.evaluate(`JSON.parse(localStorage.getItem('docupod.session') || '{}').accessToken`)) as string | undefined);
+
 run('web UI in Chromium', () => {
   let s: TestServer;
   let base: string;
@@ -133,7 +137,7 @@ run('web UI in Chromium', () => {
     await page.getByRole('button', { name: 'Create workspace' }).click();
     await page.waitForURL(/\/w\/[^/]+\/documents$/);
     state.ws = /\/w\/([^/]+)\/documents/.exec(page.url())![1]!;
-    state.token = await page.evaluate(() => (JSON.parse(localStorage.getItem('docupod.session') ?? '{}') as { accessToken?: string }).accessToken);
+    state.token = await accessToken(page);
     await page.getByText('No documents yet').waitFor();
     await shot(page, '04-documents-empty');
 
@@ -187,7 +191,7 @@ run('web UI in Chromium', () => {
     await vp.locator('[data-testid="doc-row"][data-source="handbook.md"]').waitFor();
     await shot(vp, '08-documents-viewer');
 
-    const vtoken = await vp.evaluate(() => (JSON.parse(localStorage.getItem('docupod.session') ?? '{}') as { accessToken?: string }).accessToken);
+    const vtoken = await accessToken(vp);
     const form = new FormData();
     form.append('file', new Blob(['sneaky']), 'sneaky.txt');
     const res = await fetch(`${base}/api/workspaces/${state.ws}/documents`, { method: 'POST', headers: { authorization: `Bearer ${vtoken}` }, body: form });
@@ -234,10 +238,12 @@ run('web UI in Chromium', () => {
     const answer = page.getByTestId('assistant-message').last();
     await answer.waitFor();
     // Streaming: the message is marked while tokens arrive, then settles with its citations.
-    await page.waitForFunction(() => {
-      const m = [...document.querySelectorAll('[data-testid="assistant-message"]')].pop();
-      return !!m && !m.hasAttribute('data-streaming') && (m.textContent ?? '').length > 10;
-    }, undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      `(() => { const m = [...document.querySelectorAll('[data-testid="assistant-message"]')].pop();
+        return !!m && !m.hasAttribute('data-streaming') && (m.textContent || '').length > 10; })()`,
+      undefined,
+      { timeout: 60_000 },
+    );
     expect(await answer.textContent()).toMatch(/twenty-five|25/i);
     const marker = answer.getByTestId('citation-marker').first();
     await marker.waitFor();
@@ -253,10 +259,8 @@ run('web UI in Chromium', () => {
 
   it('works on a narrow screen and measures the chat page time to interactive', async () => {
     const nctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-    const session = await page.evaluate(() => localStorage.getItem('docupod.session'));
-    await nctx.addInitScript((sess) => {
-      if (sess && !localStorage.getItem('docupod.session')) localStorage.setItem('docupod.session', sess);
-    }, session);
+    const session = (await page.evaluate('localStorage.getItem("docupod.session")')) as string;
+    await nctx.addInitScript(`if (!localStorage.getItem('docupod.session')) localStorage.setItem('docupod.session', ${JSON.stringify(session)});`);
     const np = await nctx.newPage();
     await np.goto(`${base}/w/${state.ws}/documents`);
     await np.locator('[data-testid="doc-card"]').first().waitFor();
@@ -272,27 +276,25 @@ run('web UI in Chromium', () => {
     // Time to interactive, cold cache: from navigation start until the question box accepts input and the main
     // thread has had no long task (> 50 ms) for the following 500 ms.
     const tctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    await tctx.addInitScript((sess) => {
-      if (sess) localStorage.setItem('docupod.session', sess);
-      const w = window as unknown as { __tti: { ready?: number; lastLong: number } };
-      w.__tti = { lastLong: 0 };
-      new PerformanceObserver((l) => l.getEntries().forEach((e) => (w.__tti.lastLong = Math.max(w.__tti.lastLong, e.startTime + e.duration)))).observe({ type: 'longtask', buffered: true });
+    await tctx.addInitScript(`
+      localStorage.setItem('docupod.session', ${JSON.stringify(session)});
+      window.__tti = { lastLong: 0 };
+      new PerformanceObserver((l) => l.getEntries().forEach((e) => (window.__tti.lastLong = Math.max(window.__tti.lastLong, e.startTime + e.duration))))
+        .observe({ type: 'longtask', buffered: true });
       const check = () => {
         const el = document.querySelector('textarea');
-        if (el && !(el as HTMLTextAreaElement).disabled && w.__tti.ready === undefined) w.__tti.ready = performance.now();
-        else if (w.__tti.ready === undefined) requestAnimationFrame(check);
+        if (el && !el.disabled) window.__tti.ready = performance.now();
+        else requestAnimationFrame(check);
       };
-      requestAnimationFrame(check);
-    }, session);
+      requestAnimationFrame(check);`);
     const tp = await tctx.newPage();
     await tp.goto(`${base}/w/${state.ws}/chat`);
     await tp.getByLabel('Your question').waitFor();
     await tp.waitForTimeout(600);
-    const m = await tp.evaluate(() => {
-      const w = window as unknown as { __tti: { ready?: number; lastLong: number } };
-      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
-      return { ready: w.__tti.ready ?? -1, lastLong: w.__tti.lastLong, dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd };
-    });
+    const m = (await tp.evaluate(`(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      return { ready: window.__tti.ready ?? -1, lastLong: window.__tti.lastLong, dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd };
+    })()`)) as { ready: number; lastLong: number; dcl: number; load: number };
     const tti = Math.max(m.ready, m.lastLong);
     const { bytes } = initialJsGzipBytes(DIST);
     const metrics = { initialJsGzipKB: +(bytes / 1024).toFixed(1), chatTtiMs: Math.round(tti), chatComposerReadyMs: Math.round(m.ready), domContentLoadedMs: Math.round(m.dcl), loadMs: Math.round(m.load) };
@@ -305,7 +307,7 @@ run('web UI in Chromium', () => {
 
   it('renders problem details, never [object Object], and the main pages logged no errors', async () => {
     await page.goto(`${base}/login`);
-    await page.evaluate(() => localStorage.clear());
+    await page.evaluate('localStorage.clear()');
     await page.goto(`${base}/login`);
     await page.getByRole('textbox', { name: 'Email' }).fill('ada@example.com');
     await page.getByRole('textbox', { name: 'Password' }).fill('wrong password');
