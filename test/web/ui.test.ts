@@ -245,6 +245,8 @@ run('web UI in Chromium', () => {
       { timeout: 60_000 },
     );
     expect(await answer.textContent()).toMatch(/twenty-five|25/i);
+    // Streamed: the answer arrived as many SSE token events (the extractive model sends one per word).
+    expect(Number(await answer.getAttribute('data-tokens'))).toBeGreaterThan(2);
     const marker = answer.getByTestId('citation-marker').first();
     await marker.waitFor();
     await marker.click();
@@ -255,6 +257,24 @@ run('web UI in Chromium', () => {
     await span.waitFor();
     expect(((await span.textContent()) ?? '').length).toBeGreaterThan(5);
     await shot(page, '11-chat-answer-sources');
+  });
+
+  it('shows the admin pages: users, models with a connection test, usage per day, members', async () => {
+    await page.goto(`${base}/admin`);
+    await page.getByRole('table', { name: 'Users' }).getByText('vera@example.com').waitFor();
+    await shot(page, '16-admin-users');
+    await page.getByRole('tab', { name: 'Models' }).click();
+    await page.getByRole('button', { name: 'Test connection' }).first().click();
+    const status = page.getByRole('status').first();
+    await status.waitFor({ timeout: 30_000 });
+    expect(await status.textContent()).not.toContain('[object Object]');
+    await shot(page, '17-admin-models');
+    await page.getByRole('tab', { name: /Usage/ }).click();
+    await page.getByRole('img', { name: /Tokens per day/ }).waitFor();
+    await shot(page, '18-admin-usage');
+    await page.goto(`${base}/w/${state.ws}/members`);
+    await page.getByRole('table', { name: 'Workspace members' }).getByText('vera@example.com').waitFor();
+    await shot(page, '19-members');
   });
 
   it('works on a narrow screen and measures the chat page time to interactive', async () => {

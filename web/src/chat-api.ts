@@ -29,6 +29,8 @@ export interface ChatMessage {
   usage?: Record<string, number>;
   feedback?: 'up' | 'down';
   streaming?: boolean;
+  /** How many token events this answer arrived in (0 for one loaded from history). */
+  tokens?: number;
   error?: string;
   createdAt?: string;
 }

@@ -1,4 +1,4 @@
-import { Badge, Button, Card, Code, Group, PasswordInput, Select, SimpleGrid, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Card, Code, Group, NumberInput, PasswordInput, Select, SimpleGrid, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { ApiError, api, errorText, ws as wsPath, type Status, type User } from '../api/client';
 import { useWorkspaces } from '../App';
@@ -240,15 +240,70 @@ function normaliseUsage(body: unknown, workspace: string): UsageRow[] {
 
 const COLORS = ['#228be6', '#40c057', '#fab005', '#be4bdb', '#fd7e14', '#15aabf', '#fa5252'];
 
+function QuotaRow({ id, name, today }: { id: string; name: string; today?: number }) {
+  const [value, setValue] = useState<number | ''>('');
+  const [state, setState] = useState<{ saved?: boolean; error?: unknown; unavailable?: boolean }>({});
+  useEffect(() => {
+    api<{ dailyTokens: number | null }>('GET', `/api/quotas/workspaces/${id}`).then(
+      (q) => setValue(q.dailyTokens ?? ''),
+      (err: unknown) => setState({ unavailable: err instanceof ApiError && err.status === 404 }),
+    );
+  }, [id]);
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await api('PUT', `/api/quotas/workspaces/${id}`, { dailyTokens: value === '' ? null : value });
+      setState({ saved: true });
+    } catch (err) {
+      setState({ error: err });
+    }
+  };
+  return (
+    <form onSubmit={save}>
+      <Group align="flex-end" wrap="wrap" gap="sm">
+        <NumberInput label={`${name}: tokens per day`} placeholder="no limit" min={0} step={1000} thousandSeparator="," value={value} onChange={(v) => setValue(typeof v === 'number' ? v : '')} w={240} disabled={state.unavailable} />
+        <Button type="submit" variant="light" disabled={state.unavailable}>
+          Save
+        </Button>
+        <Text size="xs" c="dimmed">
+          {today !== undefined ? `${today.toLocaleString()} used today` : ''}
+        </Text>
+        {state.saved && (
+          <Text size="xs" c="green" role="status">
+            Saved
+          </Text>
+        )}
+        {state.unavailable && (
+          <Text size="xs" c="dimmed">
+            This server has no quota API yet.
+          </Text>
+        )}
+      </Group>
+      {state.error != null && (
+        <Text size="xs" c="red" role="alert">
+          {errorText(state.error)}
+        </Text>
+      )}
+    </form>
+  );
+}
+
 function Usage() {
-  const { config } = useConfig();
+  const [today, setToday] = useState<Record<string, number>>({});
   const [rows, setRows] = useState<UsageRow[] | null>(null);
   const [unavailable, setUnavailable] = useState<string | null>(null);
   const { list: workspaces } = useWorkspaces();
   useEffect(() => {
     if (!workspaces) return;
     // Usage is kept per workspace (the chat role's usage method); the chart stacks the workspaces the admin can see.
-    void Promise.allSettled(workspaces.map((w) => api<unknown>('GET', `${wsPath(w.id)}/usage?days=30`).then((b) => normaliseUsage(b, w.name)))).then((all) => {
+    const seen: Record<string, number> = {};
+    const usageOf = async (w: { id: string; name: string }) => {
+      const b = await api<{ today?: { tokens?: number } }>('GET', `${wsPath(w.id)}/usage?days=30`);
+      if (typeof b?.today?.tokens === 'number') seen[w.name] = b.today.tokens;
+      return normaliseUsage(b, w.name);
+    };
+    void Promise.allSettled(workspaces.map(usageOf)).then((all) => {
+      setToday(seen);
       const ok = all.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
       const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed && ok.length === 0 && all.every((r) => r.status === 'rejected')) {
@@ -257,7 +312,6 @@ function Usage() {
       } else setRows(ok);
     });
   }, [workspaces]);
-  const quotas = config ? Object.entries(config).filter(([k]) => /quota|limit|rate/i.test(k)) : [];
 
   const days = [...new Set((rows ?? []).map((r) => r.date))].sort();
   const wss = [...new Set((rows ?? []).map((r) => r.workspace))];
@@ -315,24 +369,16 @@ function Usage() {
       </Card>
       <Card withBorder>
         <Title order={2} size="h4" mb="xs">
-          Quotas and limits
+          Daily token budgets
         </Title>
-        {quotas.length === 0 ? (
-          <Text size="sm" c="dimmed">
-            No quota settings in the effective configuration.
-          </Text>
-        ) : (
-          quotas.map(([k, v]) => (
-            <Text key={k} size="sm">
-              {k}: <Code>{JSON.stringify(v)}</Code>
-            </Text>
-          ))
-        )}
-        {config?.auth != null && (
-          <Text size="sm" mt="xs">
-            Login attempts: <Code>{JSON.stringify(config.auth)}</Code>
-          </Text>
-        )}
+        <Text size="sm" c="dimmed" mb="sm">
+          A workspace over its budget gets 429 answers until the next UTC day. Empty means no limit.
+        </Text>
+        <Stack gap="xs">
+          {(workspaces ?? []).map((w) => (
+            <QuotaRow key={w.id} id={w.id} name={w.name} today={today[w.name]} />
+          ))}
+        </Stack>
       </Card>
     </Stack>
   );

@@ -185,7 +185,7 @@ export default function ChatPage({ ws, chatId }: { ws: string; chatId?: string }
               first = false;
               performance.mark?.('docupod:first-token', { detail: performance.now() - t0 });
             }
-            patchLast((m) => ({ ...m, content: m.content + t }));
+            patchLast((m) => ({ ...m, content: m.content + t, tokens: (m.tokens ?? 0) + 1 }));
           },
           onFinal: (f) => {
             patchLast((m) => ({ ...m, id: f.id ?? m.id, content: f.content ?? m.content, citations: f.citations?.length ? f.citations : m.citations, usage: f.usage ?? m.usage }));
@@ -313,7 +313,7 @@ export default function ChatPage({ ws, chatId }: { ws: string; chatId?: string }
                   </Text>
                 </Paper>
               ) : (
-                <Paper key={i} p="sm" radius="lg" withBorder maw="95%" data-testid="assistant-message" data-streaming={m.streaming || undefined}>
+                <Paper key={i} p="sm" radius="lg" withBorder maw="95%" data-testid="assistant-message" data-streaming={m.streaming || undefined} data-tokens={m.tokens}>
                   {m.streaming && !m.content ? <Loader size="xs" type="dots" aria-label="Thinking" /> : <AnswerText msg={m} onCite={(n) => setSelected({ msg: i, n })} />}
                   {m.error && (
                     <Text size="sm" c="red" role="alert" mt={4}>
