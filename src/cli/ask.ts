@@ -1,3 +1,4 @@
+import { CLI_USER } from './ingest.js';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { loadConfig } from '../config/schema.js';
@@ -20,8 +21,6 @@ interface AskOptions {
   apiKey?: string;
 }
 
-/** The CLI has no user; answers it asks for count their tokens under this id (usage shows them without a key). */
-const CLI_USER = '00000000-0000-0000-0000-000000000000';
 
 async function askEmbedded(question: string, wsName: string, onToken: (t: string) => void): Promise<AnswerResult> {
   const env = readEnv();

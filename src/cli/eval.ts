@@ -35,6 +35,8 @@ export interface QuestionScore {
   recallAt5: boolean;
   reciprocalRankAt10: number;
   answerInTop5: boolean;
+  /** Whether the answer phrase appears in the generated answer (set after the answers run). */
+  answerHit?: boolean;
 }
 
 /** Lower-cased, whitespace runs collapsed to one space (the README's normalisation for answer phrases). */
@@ -142,7 +144,6 @@ export interface EvalCommandOptions extends ConnectionOptions {
   json?: boolean;
 }
 
-const ANSWER_HIT_NOTE = 'answerHit is null: no answer generator yet (the chat role has no `ask` path); it will be scored on generated answers once it exists';
 
 export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Promise<void> {
   const k = parseK(opts.k);
@@ -186,13 +187,36 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
       retrieved += res.results.length;
       scores.push(scoreQuestion(q, res.results));
     }
-    return { ws, ingest, scores, latencies, usedMode, settings, avgChunkChars: retrieved ? Math.round(chars / retrieved) : null };
+    // The answer-phrase hit: the chat role answers each question (the configured LLM; extractive when none), and the
+    // expected phrase must appear in the answer text (both normalised as shared/eval/README.md defines).
+    const answerLatencies: number[] = [];
+    let hits = 0;
+    for (const [i, q] of questions.entries()) {
+      const t0 = performance.now();
+      const answer = await backend.answer(ws, q.question);
+      answerLatencies.push(performance.now() - t0);
+      const hit = normalizeText(answer).includes(normalizeText(q.answer));
+      scores[i]!.answerHit = hit;
+      if (hit) hits++;
+    }
+    return {
+      ws,
+      ingest,
+      scores,
+      latencies,
+      usedMode,
+      settings,
+      avgChunkChars: retrieved ? Math.round(chars / retrieved) : null,
+      answerHit: questions.length ? hits / questions.length : 0,
+      answerLatencies,
+    };
   });
 
   const s = summarize(report.scores);
   const result = {
     ...s,
-    answerHit: null as number | null,
+    answerHit: round(report.answerHit, 4),
+    answerP50Ms: round(percentile(report.answerLatencies, 50), 2),
     searchP50Ms: round(percentile(report.latencies, 50), 2),
     searchP99Ms: round(percentile(report.latencies, 99), 2),
     k,
@@ -205,7 +229,6 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
     backend: report.settings.url ? { url: report.settings.url } : { dataDir: report.settings.dataDir ?? null },
     corpus: { dir: corpusDir, files: files.length, bytes: report.ingest.bytes, package: pkg?.package ?? null, version: pkg?.version ?? null },
     questionsFile: path.resolve(qaFile),
-    notes: [ANSWER_HIT_NOTE],
     questions: report.scores,
   };
   if (opts.json) {
@@ -226,6 +249,6 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
   console.log(`  recall@5         ${pct(s.recallAt5)}  (${count((q) => q.recallAt5)}/${s.n})`);
   console.log(`  MRR@10           ${pct(s.mrrAt10)}`);
   console.log(`  answer in top-5  ${pct(s.answerInTop5)}  (${count((q) => q.answerInTop5)}/${s.n})`);
-  console.log(`  answer hit       n/a    (${ANSWER_HIT_NOTE})`);
+  console.log(`  answer hit       ${pct(result.answerHit)}  (${count((q) => q.answerHit === true)}/${s.n}; answers p50 ${result.answerP50Ms} ms)`);
   console.log(`  search latency   p50 ${result.searchP50Ms} ms, p99 ${result.searchP99Ms} ms`);
 }

@@ -16,6 +16,10 @@ import { SearchMode, type RetrievalClient, type SearchRequest, type SearchRespon
 import { WorkspacesRepo, isUuid } from '../roles/gateway/workspaces/repository.js';
 import { slugify } from '../roles/gateway/workspaces/service.js';
 import { RemoteBackend } from './remote.js';
+import type { ChatClient } from '../roles/chat/contract.js';
+
+/** The CLI has no user; answers it asks for count their tokens under this id. */
+export const CLI_USER = '00000000-0000-0000-0000-000000000000';
 
 // `docupod ingest`, and what `search` and `eval` share with it: one Backend interface with two forms.
 //
@@ -48,6 +52,8 @@ export interface Backend {
   list(ws: WorkspaceRef): Promise<DocumentInfo[]>;
   delete(ws: WorkspaceRef, documentId: string): Promise<void>;
   search(ws: WorkspaceRef, req: Partial<SearchRequest> & { query: string }): Promise<SearchResponse>;
+  /** One grounded answer from the chat role (the configured LLM; extractive by default). */
+  answer(ws: WorkspaceRef, question: string): Promise<string>;
   /** Settings worth reporting next to results (chunk size, search language, where the data is). */
   describe(): Record<string, unknown>;
   close(): Promise<void>;
@@ -62,7 +68,7 @@ export class EmbeddedBackend implements Backend {
 
   static async open(): Promise<EmbeddedBackend> {
     const env = readEnv();
-    env.DOCUPOD_ROLE = 'ingest,retrieval';
+    env.DOCUPOD_ROLE = 'ingest,retrieval,chat';
     const config = loadConfig(env);
     // Logs go to stderr and only at error level unless asked for: stdout carries the command's output (--json).
     const log = pino({ level: env.DOCUPOD_LOG_LEVEL ? config.log.level : 'error', base: { role: 'cli' } }, pino.destination(2));
@@ -126,6 +132,12 @@ export class EmbeddedBackend implements Backend {
 
   search(ws: WorkspaceRef, req: Partial<SearchRequest> & { query: string }): Promise<SearchResponse> {
     return this.runtime.get<RetrievalClient>(M.retrieval).search({ k: 10, highlight: false, ...req, workspaceId: ws.id });
+  }
+
+  async answer(ws: WorkspaceRef, question: string): Promise<string> {
+    const chat = this.runtime.get<ChatClient>(M.chat);
+    const r = await chat.answer({ workspaceId: ws.id, userId: CLI_USER, messages: [{ role: 'user', content: question }] });
+    return r.answer;
   }
 
   describe(): Record<string, unknown> {

@@ -97,6 +97,15 @@ export class RemoteBackend implements Backend {
     await this.call('DELETE', `/api/workspaces/${ws.slug}/documents/${documentId}`);
   }
 
+  /** Through the OpenAI-compatible endpoint: model `docupod:{workspace}` answers from that workspace. */
+  async answer(ws: WorkspaceRef, question: string): Promise<string> {
+    const r = await this.call<{ choices: Array<{ message: { content: string | null } }> }>('POST', '/v1/chat/completions', {
+      model: `docupod:${ws.slug}`,
+      messages: [{ role: 'user', content: question }],
+    });
+    return r.choices[0]?.message.content ?? '';
+  }
+
   search(ws: WorkspaceRef, req: Partial<SearchRequest> & { query: string }): Promise<SearchResponse> {
     return this.call<SearchResponse>('POST', `/api/workspaces/${ws.slug}/search`, req);
   }
