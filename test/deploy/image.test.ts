@@ -72,6 +72,11 @@ describe('container image', () => {
       throw new Error(`${(err as Error).message}\n${run('podman', ['logs', name], { env }).stdout.slice(-3000)}`);
     }
     expect((await waitFor(`${base}/readyz`, 30_000)).status).toBe(200);
+
+    // The intent classifier trained while the image was built is served by the models role.
+    const predict = await fetch(`${base}/models/intent-classifier/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'I forgot my password and cannot log in' }) });
+    expect(predict.status, await predict.clone().text()).toBe(200);
+    expect(((await predict.json()) as { intent: string }).intent).toBe('reset_password');
     expect(run('podman', ['exec', name, 'id', '-u'], { env }).stdout.trim()).toBe('1000');
     expect(run('podman', ['exec', name, 'sh', '-c', 'touch /app/x'], { env }).status).not.toBe(0);
     expect(run('podman', ['exec', name, 'sh', '-c', 'grep CapEff /proc/1/status'], { env }).stdout).toMatch(/0000000000000000/);
