@@ -183,6 +183,11 @@ function Models() {
                 {k}: <Code>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</Code>
               </Text>
             ))}
+        {section?.provider === 'none' ? (
+          <Text size="sm" c="dimmed">
+            No embedder configured: search is lexical only. Set <Code>DOCUPOD_EMBED_PROVIDER</Code> to enable vector and hybrid search.
+          </Text>
+        ) : (
         <Group>
           <Button variant="light" onClick={test} loading={check.state === 'busy'}>
             Test connection
@@ -194,6 +199,7 @@ function Models() {
             </Text>
           )}
         </Group>
+        )}
       </Stack>
     </Card>
   );
@@ -313,7 +319,8 @@ function Usage() {
     });
   }, [workspaces]);
 
-  const days = [...new Set((rows ?? []).map((r) => r.date))].sort();
+  // The last 30 UTC days, so a quiet day shows as a gap rather than disappearing from the axis.
+  const days = Array.from({ length: 30 }, (_, i) => new Date(Date.now() - (29 - i) * 86_400_000).toISOString().slice(0, 10));
   const wss = [...new Set((rows ?? []).map((r) => r.workspace))];
   const perDay = days.map((d) => wss.map((w) => (rows ?? []).filter((r) => r.date === d && r.workspace === w).reduce((s, r) => s + r.tokens, 0)));
   const max = Math.max(1, ...perDay.map((v) => v.reduce((a, b) => a + b, 0)));
