@@ -53,7 +53,7 @@ async function docupodOnce(files) {
     queue.start();
     const service = createIngestService({ db: b.db, blobs, jobs: queue, version: 'bench', ready: async () => true });
     // Warm the parser threads (first import of the HTML parser) outside the clock, as a running server would be.
-    await parsers.parse(new TextEncoder().encode('<html><body><p>warm</p></body></html>'), 'warm.html');
+    await parsers.parse(Buffer.from('<html><body><p>warm</p></body></html>'), 'warm.html');
 
     const t0 = performance.now();
     const submitted = [];

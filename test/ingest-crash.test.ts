@@ -85,6 +85,7 @@ async function start(): Promise<Server> {
   return { child, url, indexed, exited };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of several shapes, checked by the assertions
 async function api<T = any>(srv: Server, token: string | undefined, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(srv.url + url, {
     method,
