@@ -329,9 +329,14 @@ run('web UI in Chromium', () => {
     await page.goto(`${base}/login`);
     await page.evaluate('localStorage.clear()');
     await page.goto(`${base}/login`);
-    await page.getByRole('textbox', { name: 'Email' }).fill('ada@example.com');
-    await page.getByRole('textbox', { name: 'Password' }).fill('wrong password');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Keyboard only: Tab into the form, type, Enter submits.
+    await page.getByRole('heading', { name: 'Sign in to docupod' }).waitFor();
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('ada@example.com');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('wrong password');
+    expect(await page.getByRole('textbox', { name: 'Email' }).inputValue()).toBe('ada@example.com');
+    await page.keyboard.press('Enter');
     const alert = page.getByRole('alert');
     await alert.waitFor();
     const text = (await alert.textContent()) ?? '';
