@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as, createWorkspace, signup, type Session } from './fixtures/auth.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
+import { multipart } from './fixtures/multipart.js';
 
 // Upload → parse → chunk → index → search, through the public API on the whole product (all roles, one process).
 
-export async function multipart(files: Array<{ name: string; content: string | Uint8Array; type?: string }>) {
-  const form = new FormData();
-  for (const f of files) form.append('file', new Blob([f.content], { type: f.type ?? 'application/octet-stream' }), f.name);
-  const req = new Request('http://x/', { method: 'POST', body: form });
-  return { payload: Buffer.from(await req.arrayBuffer()), headers: { 'content-type': req.headers.get('content-type')! } };
-}
 
 let s: TestServer;
 let owner: Session;
