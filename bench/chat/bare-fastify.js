@@ -4,6 +4,7 @@
 // Usage: BENCH_JWT_SECRET=… BENCH_ME='{…}' node bench/chat/bare-fastify.js <port>
 import Fastify from 'fastify';
 import { jwtVerify } from 'jose';
+import { TextEncoder } from 'node:util';
 
 const key = new TextEncoder().encode(process.env.BENCH_JWT_SECRET);
 const me = JSON.parse(process.env.BENCH_ME);

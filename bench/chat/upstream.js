@@ -90,6 +90,6 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.maxConnections = 0 || Infinity;
+server.maxConnections = Infinity;
 server.listen(port, '127.0.0.1', () => console.log(`ready ${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));
