@@ -21,8 +21,9 @@ const run = promisify(execFile);
 const BIN = path.resolve('bin/docupod.js');
 
 function defaultQa() {
-  for (const p of ['../shared/eval/debian-reference-qa.jsonl', '/work/shared/eval/debian-reference-qa.jsonl']) if (existsSync(p)) return path.resolve(p);
-  return undefined;
+  // shared/ sits beside the repository (set EVAL_QA to use another question set).
+  const p = '../shared/eval/debian-reference-qa.jsonl';
+  return existsSync(p) ? path.resolve(p) : undefined;
 }
 
 export async function runBench() {
