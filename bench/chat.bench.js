@@ -291,7 +291,7 @@ export async function run() {
       console.log(`\n2. ${STREAMS} concurrent SSE streams at 20 tokens/s, ramp ${RAMP}/s, ${STREAM_TOKENS} tokens each (${((STREAM_TOKENS * 50) / 1000).toFixed(0)} s a stream)`);
       const row = (name, s, upStats) =>
         console.log(
-          `   ${name.padEnd(8)} ok ${s.ok}/${s.streams}, peak open ${s.peakOpen}, errors ${JSON.stringify(s.errors)}; added inter-token delay p50 ${f1(s.addedP50)} ms p99 ${f1(s.addedP99)} ms max ${f1(s.addedMax)} ms; ` +
+          `   ${name.padEnd(8)} ok ${s.ok}/${s.streams}, peak open ${s.peakOpen}, peak streaming at once ${s.peakStreaming}, errors ${JSON.stringify(s.errors)}; added inter-token delay p50 ${f1(s.addedP50)} ms p99 ${f1(s.addedP99)} ms max ${f1(s.addedMax)} ms; ` +
             `first token p50 ${f1(s.firstTokenP50)} ms p99 ${f1(s.firstTokenP99)} ms; upstream's own timer lateness p99 ${f1(upStats.p99)} ms; client loop lag p99 ${f1(s.clientLagP99)} ms`,
         );
       await api(up, 'POST', '/stats/reset');
@@ -364,7 +364,8 @@ export async function run() {
     if (results.streams) {
       const v = results.streams.via;
       const errs = Object.values(v.errors).reduce((a, b) => a + b, 0);
-      goal('concurrent 20 tok/s streams', `${v.ok} ok of ${v.streams} (peak open ${v.peakOpen}), ${errs} errors`, '≥ 2000, 0 errors', v.ok >= 2000 && errs === 0);
+      // Streams count as held at once when they were all streaming (first token received, not yet ended) together.
+      goal('concurrent 20 tok/s streams', `${v.peakStreaming} streaming at once (${v.ok}/${v.streams} completed, ${errs} errors; first token p99 ${(v.firstTokenP99 / 1000).toFixed(1)} s)`, '≥ 2000, 0 errors', v.peakStreaming >= 2000 && errs === 0);
       goal('p99 added inter-token delay', `${f1(v.addedP99)} ms (direct baseline ${f1(results.streams.direct.addedP99)} ms)`, '≤ 20 ms', v.addedP99 <= 20);
     }
     if (results.rps) {

@@ -18,6 +18,9 @@ const firstTokenMs = [];
 const errors = {};
 let open = 0;
 let peakOpen = 0;
+// Open is not streaming: a request still waiting for its first token holds a socket but no 20 tokens/s stream.
+let streaming = 0;
+let peakStreaming = 0;
 
 let ok = 0;
 const err = (why) => {
@@ -44,6 +47,7 @@ function one() {
       if (finished) return;
       finished = true;
       open--;
+      if (seen > 0) streaming--;
 
       if (why) err(why);
       else if (!gotDone) err('no [DONE]');
@@ -76,7 +80,10 @@ function one() {
           if (s.includes('data: [DONE]')) gotDone = true;
           carry = s.slice(-(MARK.length - 1));
           for (let k = 0; k < n; k++) {
-            if (seen === 0) firstTokenMs.push(now - start);
+            if (seen === 0) {
+              firstTokenMs.push(now - start);
+              peakStreaming = Math.max(peakStreaming, ++streaming);
+            }
             else gaps.push(now - last);
             last = now;
             seen++;
@@ -118,6 +125,7 @@ console.log(
     ok,
     errors,
     peakOpen,
+    peakStreaming,
     rampMs,
     totalMs: performance.now() - t0,
     gaps: gaps.length,
