@@ -11,7 +11,8 @@
 // Needs: a build (npm run bench builds), wrk, /usr/bin/python3 with fastapi, uvicorn, jwt (Debian packages).
 // Knobs: BENCH_REPEATS (3), BENCH_TTFT_SAMPLES (200), BENCH_STREAMS (2000), BENCH_RAMP (100 streams/s),
 // BENCH_STREAM_TOKENS (500 = 25 s a stream, so all are open at once for ~5 s), BENCH_WRK_SECONDS (8), BENCH_WRK_CONNECTIONS (50), BENCH_SKIP (comma list
-// of ttft,streams,rps).
+// of ttft,streams,rps). DOCUPOD_* and DATABASE_URL pass through to docupod (e.g. DATABASE_URL of an empty Postgres
+// database, to compare with the embedded PGlite; the run's own settings below win).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -228,7 +229,9 @@ export async function run() {
     await waitHttp(`${up}/v1/models`, upstream);
 
     const port = await freePort();
+    const passed = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^DOCUPOD_|^DATABASE_URL$/.test(k)));
     docupod = start('docupod', 'sh', withFds(`"${process.execPath}" bin/docupod.js serve --port ${port} --host 127.0.0.1`), {
+      ...passed,
       DOCUPOD_DATA_DIR: dataDir,
       DOCUPOD_LLM_PROVIDER: 'openai',
       DOCUPOD_LLM_BASE_URL: `${up}/v1`,
@@ -242,7 +245,7 @@ export async function run() {
     const { key } = await api(base, 'POST', '/api/keys', { token: accessToken, body: { name: 'bench' } });
     const ws = await api(base, 'POST', '/api/workspaces', { token: accessToken, body: { name: 'Bench' } });
     const me = await api(base, 'GET', '/api/me', { token: accessToken });
-    console.log(`docupod pid ${docupod.pid} (all roles, embedded PGlite, log level info to /dev/null), fake upstream pid ${upstream.pid}`);
+    console.log(`docupod pid ${docupod.pid} (all roles, ${passed.DATABASE_URL || passed.DOCUPOD_DATABASE_URL ? 'Postgres server' : 'embedded PGlite'}, log level ${passed.DOCUPOD_LOG_LEVEL ?? 'info'} to /dev/null), fake upstream pid ${upstream.pid}`);
 
     // 1. overhead to first token
     if (!SKIP.has('ttft')) {
