@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +7,12 @@ import { buildImage, CHART, IMAGE, k8sTools, podmanEnv, run, uniqueName } from '
 
 // The container image, built with podman from the working tree and run for real (shared/docs/containers.md):
 // read-only root, no capabilities, non-root; then the chart's embedded Deployment under `podman kube play`.
-// Fails (does not skip) without podman: .ci/run installs it.
+// In CI (CI=true) a missing podman fails the run — .ci/run installs it; on a developer machine without podman the
+// image tests are skipped (said loudly) so `npm test` stays usable there.
+const havePodman = spawnSync('podman', ['--version']).status === 0;
+const enabled = havePodman || Boolean(process.env.CI);
+if (!enabled) console.warn('test/deploy/image.test.ts: podman is not installed — image tests SKIPPED (run .ci/run to install it)');
+const suite = enabled ? describe : describe.skip;
 
 let env: NodeJS.ProcessEnv;
 const containers: string[] = [];
@@ -31,6 +37,7 @@ async function waitFor(url: string, ms: number): Promise<Response> {
 const freePort = () => 20000 + Math.floor(Math.random() * 20000);
 
 beforeAll(() => {
+  if (!enabled) return;
   env = podmanEnv();
   const b = buildImage(env);
   const size = run('podman', ['image', 'inspect', IMAGE, '--format', '{{.Size}}'], { env }).stdout.trim();
@@ -42,7 +49,7 @@ afterAll(() => {
   for (const f of cleanups.reverse()) f();
 });
 
-describe('container image', () => {
+suite('container image', () => {
   it('has the runtime contract: uid 1000, entrypoint docupod serve --role all, healthcheck, OCI labels', () => {
     const image = JSON.parse(run('podman', ['image', 'inspect', IMAGE], { env }).stdout)[0];
     const cfg = image.Config;
