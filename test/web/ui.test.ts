@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
 
@@ -238,11 +238,15 @@ run('web UI in Chromium', () => {
     const answer = page.getByTestId('assistant-message').last();
     await answer.waitFor();
     // Streaming: the message is marked while tokens arrive, then settles with its citations.
-    await page.waitForFunction(
-      `(() => { const m = [...document.querySelectorAll('[data-testid="assistant-message"]')].pop();
-        return !!m && !m.hasAttribute('data-streaming') && (m.textContent || '').length > 10; })()`,
-      undefined,
-      { timeout: 60_000 },
+    // Polled through locators (CDP), not page.waitForFunction: a string predicate is eval'd in the page, which the
+    // UI's Content-Security-Policy (script-src 'self') rightly forbids.
+    await vi.waitFor(
+      async () => {
+        const streaming = await answer.getAttribute('data-streaming');
+        const text = (await answer.textContent()) ?? '';
+        if (streaming !== null || text.length <= 10) throw new Error('the answer is still streaming');
+      },
+      { timeout: 60_000, interval: 100 },
     );
     expect(await answer.textContent()).toMatch(/twenty-five|25/i);
     // Streamed: the answer arrived as many SSE token events (the extractive model sends one per word).
