@@ -3,7 +3,7 @@
 // idle timeout. Retries stop once the body has started: tokens already handed to the caller cannot be taken back, so
 // a stream that breaks midway fails with a clear error instead of being replayed.
 import { DocupodError, Problems, type ProblemExtras } from '../../core/errors.js';
-import { backoff, parseRetryAfter, redactUrl } from '../embed/http-client.js';
+import { backoff, definedOnly, parseRetryAfter, redactUrl, sleep } from '../embed/http-client.js';
 
 export interface LlmLog {
   warn(obj: object, msg: string): void;
@@ -161,21 +161,6 @@ async function* readLines(
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 export function connectionReason(err: unknown): string {
   let e: unknown = err;
   const parts: string[] = [];
@@ -199,8 +184,4 @@ export function errorMessage(text: string): string {
   }
   const t = text.trim().replace(/\s+/g, ' ');
   return t ? (t.length > 300 ? `${t.slice(0, 300)}…` : t) : '(empty body)';
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
