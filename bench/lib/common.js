@@ -68,17 +68,8 @@ export const percentile = (xs, p) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
 
-/** Deterministic PRNG (mulberry32) so every run and every system sees the same data. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the product's mulberry32) so every run and every system sees the same data. */
+export const { mulberry32: rng } = await import(dist('roles/models/intent/split.js'));
 
 export function gaussian(rand) {
   let u = 0;
