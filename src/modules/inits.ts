@@ -13,6 +13,7 @@ import { ingestHttpClient } from '../roles/ingest/client.js';
 import { createIngestService, INGEST_JOB, IngestPayload } from '../roles/ingest/service.js';
 import { createIngestPipeline } from '../roles/ingest/pipeline.js';
 import { chunkForIndex } from '../roles/ingest/chunks.js';
+import { createReembedder, reconcileEmbedders, REEMBED_JOB, ReembedPayload } from '../roles/ingest/reembed.js';
 import { ParserPool } from '../roles/ingest/parse/index.js';
 import type { BlobStore } from '../adapters/blob/blob-store.js';
 import { LocalBlobStore } from '../adapters/blob/local.js';
@@ -131,6 +132,11 @@ const initIngest: Init = async (ctx) => {
     concurrency: ingest.workers,
     onFailed: pipeline.onFailed,
   });
+  // A workspace whose vectors were made by another embedder than the configured one is re-embedded (reembed.ts).
+  const reembedDeps = { db: database.db, jobs: queue, embedder: ctx.get<Embedder | undefined>(M.embedder), vectorEnabled: database.vectorEnabled, log: ctx.log.child({ module: 'ingest' }) };
+  const reembedder = createReembedder(reembedDeps);
+  queue.register(REEMBED_JOB, ReembedPayload, reembedder.run, { concurrency: 1, onFailed: reembedder.onFailed });
+  await reconcileEmbedders(reembedDeps);
   queue.start();
   return serveRole(ctx, IngestContract, createIngestService({ db: database.db, blobs, jobs: queue, version: ctx.version, ready: databaseReady(ctx) }));
 };

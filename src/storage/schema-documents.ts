@@ -139,3 +139,38 @@ export const indexStats = pgTable('index_stats', {
   chunks: integer('chunks').notNull().default(0),
   lexemes: bigint('lexemes', { mode: 'number' }).notNull().default(0),
 });
+
+/**
+ * Which embedder made a workspace's stored vectors (chunk_embeddings), so a change of DOCUPOD_EMBED_* is noticed and
+ * re-embeds instead of mixing vectors of two models. `embedder` is Embedder.id of the vectors in chunk_embeddings
+ * ('none': the workspace holds no vectors); `target` is set while a re-embedding job moves the workspace to another
+ * embedder (its vectors wait in staged_embeddings until the job swaps them in, in one transaction). See
+ * src/roles/ingest/reembed.ts.
+ */
+export const workspaceEmbedders = pgTable('workspace_embedders', {
+  workspaceId: uuid('workspace_id').primaryKey().references(() => workspaces.id, { onDelete: 'cascade' }),
+  embedder: text('embedder').notNull(),
+  dims: integer('dims'),
+  target: text('target'),
+  chunksDone: integer('chunks_done').notNull().default(0),
+  chunksTotal: integer('chunks_total').notNull().default(0),
+  /** Why the last re-embedding attempt failed (cleared when one succeeds). */
+  error: text('error'),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * Vectors of a re-embedding in progress, by chunk (pgvector's text form, so the table needs no extension). Invisible
+ * to search; moved into chunk_embeddings when every chunk of the workspace has one. A crashed job resumes from them.
+ */
+export const stagedEmbeddings = pgTable(
+  'staged_embeddings',
+  {
+    chunkId: uuid('chunk_id').primaryKey().references(() => chunks.id, { onDelete: 'cascade' }),
+    workspaceId: uuid('workspace_id').notNull().references(() => workspaces.id, { onDelete: 'cascade' }),
+    embedder: text('embedder').notNull(),
+    dims: integer('dims').notNull(),
+    vector: text('vector').notNull(),
+  },
+  (t) => [index('staged_embeddings_workspace_idx').on(t.workspaceId, t.embedder)],
+);

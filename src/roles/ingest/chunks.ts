@@ -13,3 +13,9 @@ export function chunkForIndex(doc: ParsedDocument, options: ChunkOptions): Index
     tokenCount: c.tokenCount,
   }));
 }
+
+/** The text a chunk is embedded as: its title and heading path, then its text (ingestion and re-embedding alike). */
+export function embeddingText(title: string | null | undefined, c: Pick<IndexChunk, 'headingPath' | 'text'>): string {
+  const head = [title, ...c.headingPath].filter(Boolean).join(' > ');
+  return head ? `${head}\n\n${c.text}` : c.text;
+}

@@ -56,6 +56,19 @@ export const SubmitResult = z.object({
 });
 export type SubmitResult = z.infer<typeof SubmitResult>;
 
+/** Which embedder made the workspace's vectors, and a re-embedding's progress (absent: nothing recorded yet). */
+export const EmbeddingStatus = z.object({
+  /** Embedder of the vectors search uses now ('none': no vectors, lexical only). */
+  embedder: z.string(),
+  dims: z.number().int().nullable(),
+  /** reembedding: a job is embedding every chunk with `target`; vector search is off in this workspace until it swaps them in. */
+  state: z.enum(['ready', 'reembedding']),
+  target: z.string().nullable(),
+  chunksDone: z.number().int(),
+  chunksTotal: z.number().int(),
+  error: z.string().nullable(),
+});
+
 const Ref = z.object({ workspaceId: Id, documentId: Id });
 
 export const IngestContract = defineContract('ingest', {
@@ -73,7 +86,7 @@ export const IngestContract = defineContract('ingest', {
   reindex: { input: Ref, output: DocumentInfo },
   totals: {
     input: z.object({ workspaceId: Id }),
-    output: z.object({ documents: z.number().int(), chunks: z.number().int(), bytes: z.number().int(), byState: z.record(z.string(), z.number().int()) }),
+    output: z.object({ documents: z.number().int(), chunks: z.number().int(), bytes: z.number().int(), byState: z.record(z.string(), z.number().int()), embedding: EmbeddingStatus.optional() }),
   },
 });
 export type IngestClient = ClientOf<typeof IngestContract>;

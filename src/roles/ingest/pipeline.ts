@@ -12,6 +12,8 @@ import { ensureHnswIndex } from '../../storage/vector-schema.js';
 import type { DocumentProgress } from './contract.js';
 import { removeDocumentIndex, writeDocumentIndex, type IndexChunk } from './index-writer.js';
 import type { IngestPayload } from './service.js';
+import { embeddingText } from './chunks.js';
+import { stageEmbeddings, vectorDestination } from './reembed.js';
 
 // The per-document state machine: uploaded → parsing → chunking → embedding → indexed (or failed / cancelled).
 // Every step is idempotent: the work before the final transaction only reads the original and computes, so a
@@ -96,7 +98,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
       await setState(doc.id, stateFor('embedding'), { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: 0, chunksTotal: chunks.length });
       for (let i = 0; i < chunks.length; i += batch) {
         if (ctx.signal.aborted) throw new Error('stopped');
-        const vectors = await deps.embedder.embed(chunks.slice(i, i + batch).map((c) => embeddingText(parsed.title, c)), ctx.signal);
+        const vectors = await deps.embedder.embed(chunks.slice(i, i + batch).map((c) => embeddingText(parsed.title?.trim(), c)), ctx.signal);
         embeddings.push(...vectors);
         const done = Math.min(chunks.length, i + batch);
         const perChunk = (performance.now() - started) / done / 1000;
@@ -114,7 +116,11 @@ export function createIngestPipeline(deps: PipelineDeps) {
       const [current] = await tx.select({ state: documents.state }).from(documents).where(eq(documents.id, doc.id)).for('update');
       if (!current || current.state === 'cancelled') return false;
       await removeDocumentIndex(txDb, doc.workspaceId, doc.id, current.state === 'indexed');
-      await writeDocumentIndex(txDb, { workspaceId: doc.workspaceId, documentId: doc.id, title, language: deps.language, chunks, embeddings });
+      // The workspace's recorded embedder decides where the vectors go (see reembed.ts): never beside another model's.
+      const destination = embeddings && deps.embedder ? await vectorDestination(txDb, doc.workspaceId, deps.embedder.id, embeddings[0]!.length) : 'skip';
+      const ids = await writeDocumentIndex(txDb, { workspaceId: doc.workspaceId, documentId: doc.id, title, language: deps.language, chunks, embeddings: destination === 'live' ? embeddings : undefined });
+      if (destination === 'staged') await stageEmbeddings(txDb, { workspaceId: doc.workspaceId, embedder: deps.embedder!.id, chunkIds: ids, embeddings: embeddings! });
+      if (destination === 'skip' && embeddings) log.warn({ embedder: deps.embedder?.id }, 'the workspace records another embedder: indexed without vectors (lexical only) until it re-embeds');
       await tx
         .update(documents)
         .set({ state: 'indexed', title, mime: parsed.mime, pages: parsed.pages ?? null, chunkCount: chunks.length, error: null, indexedAt: sql`now()`, updatedAt: sql`now()`, progress: { step: 'indexed', bytes: bytesTotal, pages: parsed.pages, chunksDone: chunks.length, chunksTotal: chunks.length } })
@@ -156,8 +162,3 @@ export function createIngestPipeline(deps: PipelineDeps) {
   return { run, onFailed };
 }
 
-/** The text an embedder sees: title and headings give a chunk its context. */
-function embeddingText(title: string | undefined, c: IndexChunk): string {
-  const head = [title, ...c.headingPath].filter(Boolean).join(' > ');
-  return head ? `${head}\n\n${c.text}` : c.text;
-}

@@ -10,6 +10,7 @@ import { documents } from '../../storage/schema-documents.js';
 import type { ImplOf } from '../../http/contract.js';
 import type { DocumentInfo, IngestContract, SubmitResult } from './contract.js';
 import { removeDocumentIndex } from './index-writer.js';
+import { embeddingStatus } from './reembed.js';
 
 export const INGEST_JOB = 'ingest.document';
 export const IngestPayload = z.object({ workspaceId: z.uuid(), documentId: z.uuid() });
@@ -155,7 +156,7 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
         if (r.state === 'indexed') chunksN += Number(r.chunks);
         bytes += Number(r.bytes);
       }
-      return { documents: docsN, chunks: chunksN, bytes, byState };
+      return { documents: docsN, chunks: chunksN, bytes, byState, embedding: await embeddingStatus(db, workspaceId) };
     },
   };
 }

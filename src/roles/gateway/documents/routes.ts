@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DocupodError, Problems } from '../../../core/errors.js';
 import type { BlobStore } from '../../../adapters/blob/blob-store.js';
 import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
-import { DocumentInfo, SubmitResult, type IngestClient } from '../../ingest/contract.js';
+import { DocumentInfo, IngestContract, SubmitResult, type IngestClient } from '../../ingest/contract.js';
 import type { AuthService } from '../auth/index.js';
 import { guardWorkspaceRoutes, principalOf, requireWorkspace } from '../auth/index.js';
 
@@ -133,9 +133,9 @@ export const documentRoutes: FastifyPluginAsync<DocumentRoutesOptions> = async (
     {
       schema: {
         tags: ['documents'],
-        summary: 'Workspace totals: documents by state, indexed chunks, stored bytes',
+        summary: 'Workspace totals: documents by state, indexed chunks, stored bytes, the embedder of its vectors and any re-embedding',
         params: WsParams,
-        response: { 200: z.object({ documents: z.number().int(), chunks: z.number().int(), bytes: z.number().int(), byState: z.record(z.string(), z.number().int()) }) },
+        response: { 200: IngestContract.methods.totals.output },
       },
     },
     async (request) => {
