@@ -54,17 +54,78 @@ const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hang
  */
 export function estimateTokens(text: string): number {
   let tokens = 0;
-  for (const m of text.matchAll(/[\p{L}\p{M}\p{N}_]+|[^\s\p{L}\p{M}\p{N}_]/gu)) {
-    const run = m[0];
-    if (run.length === 1) {
-      tokens++;
-      continue;
-    }
-    const cjk = run.match(CJK)?.length ?? 0;
-    const rest = run.length - cjk;
-    tokens += cjk + (rest > 0 ? Math.ceil(rest / 6) : 0);
-  }
+  for (const m of text.matchAll(TOKEN_RUN)) tokens += runTokens(m[0]);
   return tokens;
+}
+
+/** A run of letters/digits, or one punctuation or symbol character: the unit estimateTokens counts. */
+const TOKEN_RUN = /[\p{L}\p{M}\p{N}_]+|[^\s\p{L}\p{M}\p{N}_]/gu;
+/** Below U+1100 (Hangul Jamo) no character is CJK: most runs skip the script test. */
+const MAYBE_CJK = /[\u1100-\uffff]/;
+
+function runTokens(run: string): number {
+  if (run.length === 1) return 1;
+  const cjk = MAYBE_CJK.test(run) ? (run.match(CJK)?.length ?? 0) : 0;
+  const rest = run.length - cjk;
+  return cjk + (rest > 0 ? Math.ceil(rest / 6) : 0);
+}
+
+/**
+ * estimateTokens(text.slice(s, e)) for any range in O(log n): the text's runs are found once, with running totals.
+ * A range cuts at most two runs (at its ends); a piece of a letter run is itself one run, counted directly. The
+ * chunker asks for the tokens of growing ranges thousands of times per document, which re-scanning made quadratic.
+ */
+class TokenCounter {
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  /** cum[i]: tokens of runs 0..i-1. */
+  private readonly cum: number[] = [0];
+
+  constructor(private readonly text: string) {
+    let total = 0;
+    for (const m of text.matchAll(TOKEN_RUN)) {
+      this.starts.push(m.index);
+      this.ends.push(m.index + m[0].length);
+      total += runTokens(m[0]);
+      this.cum.push(total);
+    }
+  }
+
+  /** Index of the first run whose end is > pos. */
+  private firstEndingAfter(pos: number): number {
+    let lo = 0;
+    let hi = this.ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ends[mid]! > pos) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** Index of the first run whose start is >= pos. */
+  private firstStartingAt(pos: number): number {
+    let lo = 0;
+    let hi = this.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid]! >= pos) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  count(s: number, e: number): number {
+    if (e <= s) return 0;
+    const i = this.firstEndingAfter(s);
+    const j = this.firstStartingAt(e); // runs i..j-1 intersect [s, e)
+    if (i >= j) return 0;
+    const piece = (k: number) => runTokens(this.text.slice(Math.max(s, this.starts[k]!), Math.min(e, this.ends[k]!)));
+    if (j - i === 1) return piece(i);
+    let total = this.cum[j - 1]! - this.cum[i + 1]!; // runs strictly between the two end runs
+    total += piece(i) + piece(j - 1);
+    return total;
+  }
 }
 
 /** The canonical form of a block's text: NFC, "\n" line ends, no trailing spaces, no surrounding blank lines. */
@@ -132,9 +193,9 @@ function trimmedRanges(text: string, start: number, pieces: Array<[number, numbe
 }
 
 /** Splits [start, end) into ranges of at most `max` tokens: by lines, then sentences, then words, then characters. */
-function splitRange(text: string, start: number, end: number, max: number, level = 0): Array<[number, number]> {
+function splitRange(text: string, counter: TokenCounter, start: number, end: number, max: number, level = 0): Array<[number, number]> {
+  if (counter.count(start, end) <= max) return [[start, end]];
   const slice = text.slice(start, end);
-  if (estimateTokens(slice) <= max) return [[start, end]];
   let pieces: Array<[number, number]>;
   if (level === 0) {
     pieces = [];
@@ -161,8 +222,8 @@ function splitRange(text: string, start: number, end: number, max: number, level
     return pieces.map(([a, b]) => [start + a, start + b]);
   }
   const ranges = trimmedRanges(text, start, pieces);
-  if (ranges.length <= 1) return splitRange(text, start, end, max, level + 1);
-  return ranges.flatMap(([s, e]) => splitRange(text, s, e, max, level + 1));
+  if (ranges.length <= 1) return splitRange(text, counter, start, end, max, level + 1);
+  return ranges.flatMap(([s, e]) => splitRange(text, counter, s, e, max, level + 1));
 }
 
 function commonPrefix(paths: string[][]): string[] {
@@ -198,16 +259,17 @@ export function chunkDocument(doc: ParsedDocument, options: ChunkOptions = {}): 
   const unitMax = chunkTokens - overlapTokens;
 
   const { text, blocks } = documentText(doc);
+  const counter = new TokenCounter(text);
   const bySection = new Map<number, Unit[]>();
   for (const span of blocks) {
     const units = bySection.get(span.sectionIndex) ?? [];
-    for (const [s, e] of splitRange(text, span.start, span.end, unitMax)) {
+    for (const [s, e] of splitRange(text, counter, span.start, span.end, unitMax)) {
       units.push(span.page === undefined ? { start: s, end: e } : { start: s, end: e, page: span.page });
     }
     bySection.set(span.sectionIndex, units);
   }
   const allUnits = [...bySection.values()].flat();
-  const tokensOf = (s: number, e: number) => estimateTokens(text.slice(s, e));
+  const tokensOf = (s: number, e: number) => counter.count(s, e);
   const pageAt = (pos: number): number | undefined => {
     // Units are in text order; the last one starting at or before pos holds it.
     let lo = 0;
@@ -237,7 +299,7 @@ export function chunkDocument(doc: ParsedDocument, options: ChunkOptions = {}): 
       headingPath: [...headingPath],
       charStart: p.start,
       charEnd: p.end,
-      tokenCount: estimateTokens(chunkText),
+      tokenCount: counter.count(p.start, p.end),
     };
     const page = pageAt(p.start);
     if (page !== undefined) chunk.page = page;
