@@ -99,6 +99,20 @@ export const ConfigSchema = z
     DOCUPOD_LLM_IDLE_TIMEOUT: Duration.default(60e3),
     /** Retries of a request that failed before the answer started (connection errors, timeouts, 408/429/5xx). */
     DOCUPOD_LLM_MAX_RETRIES: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10).default(2),
+    /** llamacpp: answers generated at once on the one loaded model (sequences of one llama.cpp context). */
+    DOCUPOD_LLM_PARALLEL: PositiveInt.max(64).default(1),
+    /** llamacpp: requests waiting for a free sequence; beyond it 503 with Retry-After. */
+    DOCUPOD_LLM_MAX_QUEUE: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(10_000).default(32),
+    /** llamacpp: sampling defaults for requests that do not set them. */
+    DOCUPOD_LLM_TEMPERATURE: z.coerce.number({ message: 'expected a number' }).min(0).max(2).optional(),
+    DOCUPOD_LLM_TOP_P: z.coerce.number({ message: 'expected a number' }).gt(0).max(1).optional(),
+    DOCUPOD_LLM_MAX_TOKENS: PositiveInt.max(1_000_000).optional(),
+    /** llamacpp (LLM and embedder): CPU threads; default all cores up to 4. */
+    DOCUPOD_LLAMACPP_THREADS: PositiveInt.max(512).optional(),
+    /** llamacpp: load each new GGUF file in a child process first, so a file that aborts llama.cpp cannot kill the server. */
+    DOCUPOD_LLAMACPP_PROBE: Bool.default(true),
+    /** Where `docupod models local` looks for GGUF files; default <DOCUPOD_DATA_DIR>/gguf. */
+    DOCUPOD_LLAMACPP_MODELS_DIR: z.string().optional(),
     /** Chunks retrieved for each chat question. */
     DOCUPOD_CHAT_K: PositiveInt.max(50).default(8),
     DOCUPOD_EMBED_PROVIDER: z.enum(['none', 'openai', 'ollama', 'transformers', 'llamacpp']).default('none'),
@@ -140,6 +154,8 @@ export const ConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: `required when DOCUPOD_LLM_PROVIDER=${c.DOCUPOD_LLM_PROVIDER} (e.g. ${c.DOCUPOD_LLM_PROVIDER === 'openai' ? 'gpt-4o-mini' : 'llama3.2'})` });
     if (c.DOCUPOD_LLM_PROVIDER === 'llamacpp' && !c.DOCUPOD_LLM_MODEL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: 'required when DOCUPOD_LLM_PROVIDER=llamacpp (path to a GGUF file)' });
+    if (c.DOCUPOD_EMBED_PROVIDER === 'llamacpp' && !c.DOCUPOD_EMBED_MODEL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_EMBED_MODEL'], message: 'required when DOCUPOD_EMBED_PROVIDER=llamacpp (path to a GGUF embedding model)' });
     if (c.DOCUPOD_CHUNK_OVERLAP >= c.DOCUPOD_CHUNK_TOKENS)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_CHUNK_OVERLAP'], message: `must be smaller than DOCUPOD_CHUNK_TOKENS (${c.DOCUPOD_CHUNK_TOKENS})` });
     if (c.DOCUPOD_DATABASE_URL && c.DATABASE_URL && c.DOCUPOD_DATABASE_URL !== c.DATABASE_URL)
@@ -183,7 +199,15 @@ export interface Config {
     timeoutMs: number;
     idleTimeoutMs: number;
     maxRetries: number;
+    /** llamacpp only. */
+    parallel: number;
+    maxQueue: number;
+    temperature?: number;
+    topP?: number;
+    maxTokens?: number;
   };
+  /** The in-process llama.cpp runtime, shared by the llamacpp LLM and embedder. */
+  llamacpp: { threads?: number; probe: boolean; modelsDir: string };
   chat: { k: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string };
@@ -292,6 +316,16 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       timeoutMs: c.DOCUPOD_LLM_TIMEOUT,
       idleTimeoutMs: c.DOCUPOD_LLM_IDLE_TIMEOUT,
       maxRetries: c.DOCUPOD_LLM_MAX_RETRIES,
+      parallel: c.DOCUPOD_LLM_PARALLEL,
+      maxQueue: c.DOCUPOD_LLM_MAX_QUEUE,
+      temperature: c.DOCUPOD_LLM_TEMPERATURE,
+      topP: c.DOCUPOD_LLM_TOP_P,
+      maxTokens: c.DOCUPOD_LLM_MAX_TOKENS,
+    },
+    llamacpp: {
+      threads: c.DOCUPOD_LLAMACPP_THREADS,
+      probe: c.DOCUPOD_LLAMACPP_PROBE,
+      modelsDir: c.DOCUPOD_LLAMACPP_MODELS_DIR ?? path.join(c.DOCUPOD_DATA_DIR.startsWith('memory://') ? '.' : c.DOCUPOD_DATA_DIR, 'gguf'),
     },
     chat: { k: c.DOCUPOD_CHAT_K },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },

@@ -157,14 +157,21 @@ export const inits: Record<ModuleName, Init> = {
     return queue;
   },
   [M.llm]: async (ctx): Promise<Llm> => {
-    const llm = createLlm(ctx.config.llm, { log: ctx.log.child({ module: 'llm' }) });
+    const llm = createLlm(ctx.config.llm, { log: ctx.log.child({ module: 'llm' }), llamacpp: ctx.config.llamacpp });
+    // In-process models (llamacpp) free their memory on stop.
+    if (llm.close) ctx.onStop(() => llm.close!());
+    // A local model file that is missing or malformed makes the pod not ready (its requests get 503s naming the file),
+    // while /healthz stays up: no restart loop over a bad file.
+    if (llm.provider === 'llamacpp') ctx.addReadiness('llm', () => llm.ready());
     ctx.log.info({ llm: llm.id, contextTokens: llm.contextTokens }, 'LLM configured');
     return llm;
   },
   [M.embedder]: async (ctx): Promise<Embedder | undefined> => {
     if (ctx.config.embed.provider === 'none') return undefined;
     const { createEmbedder } = await import('../adapters/embed/factory.js');
-    return createEmbedder(ctx.config.embed, { log: ctx.log.child({ module: 'embedder' }) });
+    const embedder = createEmbedder(ctx.config.embed, { log: ctx.log.child({ module: 'embedder' }), llamacpp: ctx.config.llamacpp });
+    if (embedder?.close) ctx.onStop(() => embedder.close!());
+    return embedder;
   },
   [M.auth]: initAuth,
   [M.ingestClient]: clientInit('ingest', 'DOCUPOD_INGEST_URL', (c) => c.config.urls.ingest, ingestHttpClient),

@@ -6,4 +6,6 @@ export interface Embedder {
   dimensions(): Promise<number>;
   /** One vector per input text, in order. Implementations batch and retry internally. */
   embed(texts: string[], signal?: AbortSignal): Promise<number[][]>;
+  /** Frees in-process resources (the llamacpp model); called when the server stops. */
+  close?(): Promise<void>;
 }

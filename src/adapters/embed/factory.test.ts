@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DocupodError, Problems } from '../../core/errors.js';
 import { createEmbedder } from './factory.js';
+import { LlamaCppEmbedder } from './llamacpp.js';
 import { OllamaEmbedder } from './ollama.js';
 import { OpenAiEmbedder } from './openai.js';
 import { TransformersEmbedder } from './transformers.js';
@@ -39,10 +40,12 @@ describe('createEmbedder', () => {
     expect(thrown(() => createEmbedder({ provider: 'openai', baseUrl: 'not a url', model: 'm' })).message).toMatch(/not a URL/);
   });
 
-  it('says plainly that llamacpp embeddings are not available yet', () => {
-    const err = thrown(() => createEmbedder({ provider: 'llamacpp', model: '/models/embed.gguf' }));
-    expect(err.problem).toBe(Problems.notImplemented);
-    expect(err.message).toMatch(/llamacpp is not available yet.*use transformers/);
-    expect(err.extra.retryable).toBe(false);
+  it('builds the llamacpp embedder from a GGUF path without loading it (the file is checked on first use)', () => {
+    const gguf = createEmbedder({ provider: 'llamacpp', model: '/models/nomic-embed-text-v1.5.Q4_K_M.gguf' });
+    expect(gguf).toBeInstanceOf(LlamaCppEmbedder);
+    expect(gguf!.id).toBe('llamacpp:nomic-embed-text-v1.5.Q4_K_M');
+    const err = thrown(() => createEmbedder({ provider: 'llamacpp' }));
+    expect(err.problem).toBe(Problems.badRequest);
+    expect(err.message).toMatch(/DOCUPOD_EMBED_MODEL is required when DOCUPOD_EMBED_PROVIDER=llamacpp.*GGUF/);
   });
 });

@@ -2,6 +2,7 @@
 import { DocupodError, Problems } from '../../core/errors.js';
 import type { Embedder } from './embedder.js';
 import type { EmbedLog } from './http-client.js';
+import { LlamaCppEmbedder } from './llamacpp.js';
 import { OllamaEmbedder } from './ollama.js';
 import { OpenAiEmbedder } from './openai.js';
 import { TransformersEmbedder } from './transformers.js';
@@ -24,7 +25,7 @@ export interface EmbedderConfig {
 }
 
 /** `deps.log` (e.g. a pino child logger) hears about retries of the HTTP adapters. */
-export function createEmbedder(cfg: EmbedderConfig, deps: { log?: EmbedLog } = {}): Embedder | undefined {
+export function createEmbedder(cfg: EmbedderConfig, deps: { log?: EmbedLog; llamacpp?: { threads?: number; probe?: boolean } } = {}): Embedder | undefined {
   const tuning = { batchSize: cfg.batchSize, timeoutMs: cfg.timeoutMs, maxRetries: cfg.maxRetries, log: deps.log };
   switch (cfg.provider) {
     case 'none':
@@ -37,11 +38,7 @@ export function createEmbedder(cfg: EmbedderConfig, deps: { log?: EmbedLog } = {
     case 'transformers':
       return new TransformersEmbedder({ modelPath: requireModel(cfg, 'the path of a local transformers.js model directory'), batchSize: cfg.batchSize });
     case 'llamacpp':
-      throw new DocupodError(
-        Problems.notImplemented,
-        'DOCUPOD_EMBED_PROVIDER=llamacpp is not available yet (in-process GGUF embeddings are planned); for in-process embeddings use transformers with a local model directory, or run the model behind ollama or an OpenAI-compatible server',
-        { retryable: false },
-      );
+      return new LlamaCppEmbedder({ modelPath: requireModel(cfg, 'the path of a GGUF embedding model'), threads: deps.llamacpp?.threads, probe: deps.llamacpp?.probe, log: deps.log });
     default: {
       const unknown: never = cfg.provider;
       throw configError(`unknown embedding provider ${String(unknown)}; expected none, openai, ollama, transformers or llamacpp`);

@@ -1,6 +1,7 @@
 // Picks the LLM from configuration (config.llm).
 import { DocupodError, Problems } from '../../core/errors.js';
 import { ExtractiveLlm } from './extractive.js';
+import { LlamaCppLlm } from './llamacpp.js';
 import type { LlmLog } from './http-stream.js';
 import type { Llm } from './llm.js';
 import { OllamaLlm } from './ollama.js';
@@ -15,9 +16,21 @@ export interface LlmConfig {
   timeoutMs?: number;
   idleTimeoutMs?: number;
   maxRetries?: number;
+  /** llamacpp only. */
+  parallel?: number;
+  maxQueue?: number;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
 }
 
-export function createLlm(cfg: LlmConfig, deps: { log?: LlmLog } = {}): Llm {
+/** The in-process llama.cpp runtime settings (config.llamacpp), shared with the llamacpp embedder. */
+export interface LlamaCppRuntimeConfig {
+  threads?: number;
+  probe?: boolean;
+}
+
+export function createLlm(cfg: LlmConfig, deps: { log?: LlmLog; llamacpp?: LlamaCppRuntimeConfig } = {}): Llm {
   const tuning = { timeoutMs: cfg.timeoutMs, idleTimeoutMs: cfg.idleTimeoutMs, maxRetries: cfg.maxRetries, contextTokens: cfg.contextTokens, log: deps.log };
   switch (cfg.provider) {
     case 'extractive':
@@ -30,11 +43,20 @@ export function createLlm(cfg: LlmConfig, deps: { log?: LlmLog } = {}): Llm {
       if (!cfg.model) throw configError('DOCUPOD_LLM_MODEL is required when DOCUPOD_LLM_PROVIDER=ollama (e.g. llama3.2)');
       return new OllamaLlm({ ...tuning, baseUrl: cfg.baseUrl, model: cfg.model });
     case 'llamacpp':
-      throw new DocupodError(
-        Problems.notImplemented,
-        'DOCUPOD_LLM_PROVIDER=llamacpp is not available yet; run the GGUF model behind llama.cpp server and use DOCUPOD_LLM_PROVIDER=openai with its /v1 URL',
-        { retryable: false },
-      );
+      if (!cfg.model) throw configError('DOCUPOD_LLM_MODEL is required when DOCUPOD_LLM_PROVIDER=llamacpp (the path of a GGUF file)');
+      // The file is checked and loaded on first use, so a bad file fails requests (503, naming it), not the start.
+      return new LlamaCppLlm({
+        modelPath: cfg.model,
+        contextTokens: cfg.contextTokens,
+        parallel: cfg.parallel,
+        maxQueue: cfg.maxQueue,
+        temperature: cfg.temperature,
+        topP: cfg.topP,
+        maxTokens: cfg.maxTokens,
+        threads: deps.llamacpp?.threads,
+        probe: deps.llamacpp?.probe,
+        log: deps.log,
+      });
     default: {
       const unknown: never = cfg.provider;
       throw configError(`unknown LLM provider ${String(unknown)}`);

@@ -66,6 +66,8 @@ export interface Llm {
   listModels(signal?: AbortSignal): Promise<string[]>;
   /** true, or why the backend does not answer (for /readyz). */
   ready(): Promise<true | string>;
+  /** Frees in-process resources (the llamacpp model); called when the server stops. */
+  close?(): Promise<void>;
 }
 
 /** Collects a stream into one completion. */
