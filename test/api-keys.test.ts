@@ -5,6 +5,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/schema.js';
+import { M } from '../src/modules/graph.js';
 import { AuthService } from '../src/roles/gateway/auth/index.js';
 import { WorkspaceService } from '../src/roles/gateway/workspaces/service.js';
 import { openDatabase } from '../src/storage/database.js';
@@ -58,6 +59,9 @@ describe('API keys', () => {
     const k = await createKey(s.app, alice, { name: 'short-lived', expiresInDays: 1 });
     expect((await as(s.app, k.key)({ url: '/api/me' })).statusCode).toBe(200);
     await s.db.database.db.update(apiKeys).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(apiKeys.id, k.id));
+    // Real expiry needs no invalidation (the cached row's expiresAt is checked on every request); moving it in SQL
+    // reaches the pod when its cache entry expires, which the test does not wait for.
+    s.runtime.get<AuthService>(M.auth).invalidateAll();
     expect((await as(s.app, k.key)({ url: '/api/me' })).statusCode).toBe(401);
   });
 
@@ -78,6 +82,8 @@ describe('API keys', () => {
     expect((await lastUsed())!.getTime()).toBe(first!.getTime());
     // Once the stored time is over a minute old, the next use moves it.
     await s.db.database.db.update(apiKeys).set({ lastUsedAt: new Date(Date.now() - 120e3) }).where(eq(apiKeys.id, k.id));
+    // A change straight in SQL reaches a running pod only when its auth cache entry expires; don't wait for that.
+    s.runtime.get<AuthService>(M.auth).invalidateAll();
     await as(s.app, k.key)({ url: '/api/me' });
     expect(Date.now() - (await lastUsed())!.getTime()).toBeLessThan(30e3);
   });

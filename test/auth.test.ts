@@ -174,7 +174,9 @@ describe('sign-up, login and token rotation', () => {
   it('cuts off a disabled account at once: its tokens, keys and password stop working', async () => {
     const u = await signup(s.app, 'leaver@example.com');
     const key = (await as(s.app, u)({ method: 'POST', url: '/api/keys', payload: { name: 'k' } })).json().key as string;
-    await s.db.database.db.update(users).set({ disabled: true }).where(eq(users.id, u.userId));
+    expect((await as(s.app, key)({ url: '/api/me' })).statusCode).toBe(200); // both now in the auth cache
+    const admin = await login(s.app, 'admin@example.com');
+    expect((await as(s.app, admin)({ method: 'PATCH', url: `/api/users/${u.userId}`, payload: { disabled: true } })).json()).toMatchObject({ disabled: true });
     expect((await as(s.app, u)({ url: '/api/me' })).statusCode).toBe(401);
     expect((await as(s.app, key)({ url: '/api/me' })).statusCode).toBe(401);
     expect((await s.app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken: u.refreshToken } })).statusCode).toBe(401);

@@ -71,6 +71,7 @@ export const ConfigSchema = z
     DOCUPOD_SIGNUP: z.enum(['open', 'invite', 'closed']).default('open'),
     DOCUPOD_LOGIN_MAX_ATTEMPTS: PositiveInt.default(10),
     DOCUPOD_LOGIN_WINDOW: Duration.default(15 * 60e3),
+    DOCUPOD_AUTH_CACHE_TTL: Duration.default(5_000),
     DOCUPOD_INTERNAL_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 
     DOCUPOD_BODY_LIMIT: Size.default(1024 * 1024),
@@ -187,6 +188,8 @@ export interface Config {
     signup: 'open' | 'invite' | 'closed';
     loginMaxAttempts: number;
     loginWindowMs: number;
+    /** How long a pod trusts its in-process copy of a user, API key or membership (0: no cache). */
+    cacheTtlMs: number;
     internalToken?: string;
   };
   urls: { gateway?: string; ingest?: string; retrieval?: string; chat?: string; models?: string };
@@ -298,6 +301,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       signup: c.DOCUPOD_SIGNUP,
       loginMaxAttempts: c.DOCUPOD_LOGIN_MAX_ATTEMPTS,
       loginWindowMs: c.DOCUPOD_LOGIN_WINDOW,
+      cacheTtlMs: c.DOCUPOD_AUTH_CACHE_TTL,
       internalToken: c.DOCUPOD_INTERNAL_TOKEN,
     },
     urls: {

@@ -205,11 +205,14 @@ export const inits: Record<ModuleName, Init> = {
       metrics: ctx.metrics,
       version: ctx.version,
       k: ctx.config.chat.k,
+      onUsageFlushError: (err) => ctx.log.error({ err, module: 'chat' }, 'writing token usage failed; retrying on the next flush'),
       ready: async () => {
         const db = await databaseReady(ctx)();
         return db === true ? llm.ready() : db;
       },
     });
+    // Buffered token usage is written before the database closes (chat depends on it, so stops first).
+    ctx.onStop(() => service.stop());
     serveChatStreams(ctx.get<FastifyInstance>(M.http), service, { token: ctx.config.auth.internalToken });
     return { ...serveRole(ctx, ChatContract, service), stream: service.stream };
   },

@@ -124,29 +124,30 @@ async function* readLines(
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buf = '';
+  // One idle timer per stream, pushed back on every chunk with refresh(): a timer and a Promise.race per chunk cost
+  // more than the rest of the token's path at a few thousand concurrent streams. When it fires it aborts the
+  // request, which rejects the pending read.
+  let idleFired = false;
+  const idle = setTimeout(() => {
+    idleFired = true;
+    controller.abort(new Error('idle timeout'));
+  }, idleMs);
   try {
     for (;;) {
-      let idle: NodeJS.Timeout | undefined;
       let chunk: Awaited<ReturnType<typeof reader.read>>;
+      idle.refresh(); // the silence counted is the wait for this read, as before
       try {
-        chunk = await Promise.race([
-          reader.read(),
-          new Promise<never>((_, reject) => {
-            idle = setTimeout(() => reject(new DocupodError(Problems.upstreamTimeout, `${label} at ${where} went silent for ${idleMs} ms mid-answer`, { retryable: true })), idleMs);
-          }),
-        ]);
+        chunk = await reader.read();
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (err instanceof DocupodError) throw err;
+        if (idleFired) throw new DocupodError(Problems.upstreamTimeout, `${label} at ${where} went silent for ${idleMs} ms mid-answer`, { retryable: true });
         throw new DocupodError(Problems.llmUnavailable, `${label} at ${where} broke off mid-answer: ${connectionReason(err)}`, { retryable: true }, { cause: err });
-      } finally {
-        clearTimeout(idle);
       }
       if (chunk.done) break;
       buf += decoder.decode(chunk.value, { stream: true });
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).replace(/\r$/, '');
+        const line = buf.charCodeAt(nl - 1) === 13 ? buf.slice(0, nl - 1) : buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         yield line;
       }
@@ -154,6 +155,7 @@ async function* readLines(
     buf += decoder.decode();
     if (buf) yield buf;
   } finally {
+    clearTimeout(idle);
     release();
     // Whoever stops reading early (done, error, cancel) ends the upstream request too.
     if (!controller.signal.aborted) controller.abort(new Error('stream closed'));

@@ -15,6 +15,7 @@ import { DEFAULT_SYSTEM_PROMPT, runAgent, type AgentEvent, type AgentResult } fr
 import type { AnswerResult, ChatContract, ChatEvent, Citation, GenerateResult, Quota, StreamMethod, Usage } from './contract.js';
 import { AnswerInput, GenerateInput, SendMessageInput } from './contract.js';
 import type { z } from 'zod';
+import { UsageBuffer } from './usage.js';
 
 export interface ChatDeps {
   db: Db;
@@ -28,6 +29,10 @@ export interface ChatDeps {
   ready: () => Promise<true | string>;
   /** Chunks retrieved per question. */
   k?: number;
+  /** How often buffered token usage is written (default 1000 ms); see usage.ts. */
+  usageFlushMs?: number;
+  /** Where a failed usage flush is reported (it is retried on the next one). */
+  onUsageFlushError?: (err: unknown) => void;
 }
 
 /** Calls without a workspace (pass-through /v1 models) count their tokens here. */
@@ -37,6 +42,10 @@ type Impl = ImplOf<typeof ChatContract>;
 export type ChatService = Impl & {
   /** The streaming form of sendMessage, answer and generate; see ChatStreams in contract.ts. */
   stream(method: StreamMethod, input: unknown, signal?: AbortSignal): AsyncGenerator<ChatEvent>;
+  /** Writes buffered usage now (tests, and before reading llm_usage directly). */
+  flushUsage(): Promise<void>;
+  /** Flushes buffered usage; call on shutdown. Usage recorded later is written at once. */
+  stop(): Promise<void>;
 };
 
 const iso = (d: Date) => d.toISOString();
@@ -45,6 +54,7 @@ const utcDay = (d = new Date()) => d.toISOString().slice(0, 10);
 export function createChatService(deps: ChatDeps): ChatService {
   const { db, llm } = deps;
   const m = metrics(deps.metrics);
+  const usageBuffer = new UsageBuffer(db, { flushMs: deps.usageFlushMs, onError: deps.onUsageFlushError });
 
   // ── quotas ─────────────────────────────────────────────────────────────────────────────────────────────────────
   const quotaCache = new Map<string, { at: number; q: Quota }>();
@@ -60,11 +70,13 @@ export function createChatService(deps: ChatDeps): ChatService {
   };
 
   const tokensToday = async (workspaceId: string): Promise<number> => {
+    const day = utcDay();
     const [row] = await db
       .select({ n: sql<string>`coalesce(sum(${llmUsage.promptTokens} + ${llmUsage.completionTokens}), 0)` })
       .from(llmUsage)
-      .where(and(eq(llmUsage.workspaceId, workspaceId), eq(llmUsage.day, utcDay())));
-    return Number(row?.n ?? 0);
+      .where(and(eq(llmUsage.workspaceId, workspaceId), eq(llmUsage.day, day)));
+    // Plus what this pod counted but has not written yet, so the budget holds between flushes.
+    return Number(row?.n ?? 0) + usageBuffer.pending(workspaceId, day);
   };
 
   /** 429 with Retry-After when the key is over its requests per minute or the workspace over its daily tokens. */
@@ -103,17 +115,7 @@ export function createChatService(deps: ChatDeps): ChatService {
   };
 
   const recordUsage = async (workspaceId: string, keyId: string | undefined, usage: Usage) => {
-    await db
-      .insert(llmUsage)
-      .values({ workspaceId, day: utcDay(), keyId: keyId ?? '', requests: 1, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens })
-      .onConflictDoUpdate({
-        target: [llmUsage.workspaceId, llmUsage.day, llmUsage.keyId],
-        set: {
-          requests: sql`${llmUsage.requests} + 1`,
-          promptTokens: sql`${llmUsage.promptTokens} + ${usage.promptTokens}`,
-          completionTokens: sql`${llmUsage.completionTokens} + ${usage.completionTokens}`,
-        },
-      });
+    await usageBuffer.record(workspaceId, utcDay(), keyId ?? '', usage);
     const ws = workspaceId === NO_WORKSPACE ? 'none' : workspaceId;
     m.tokens.inc({ workspace: ws, direction: 'prompt' }, usage.promptTokens);
     m.tokens.inc({ workspace: ws, direction: 'completion' }, usage.completionTokens);
@@ -224,6 +226,9 @@ export function createChatService(deps: ChatDeps): ChatService {
         text += ev.text;
         yield ev;
       } else {
+        // Tokens per second after the first token, as measured() does for grounded answers.
+        const s = first === undefined ? 0 : (performance.now() - first) / 1000;
+        if (s > 0 && ev.usage.completionTokens > 1) m.tps.observe({ provider: llm.provider }, ev.usage.completionTokens / s);
         await recordUsage(NO_WORKSPACE, input.keyId, ev.usage);
         yield { type: 'final', result: { text, usage: ev.usage, model: ev.model, finishReason: ev.finishReason } };
       }
@@ -359,6 +364,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     },
 
     usage: async ({ workspaceId, days }) => {
+      await usageBuffer.flush(); // the report reads llm_usage: write what is buffered first
       const since = utcDay(new Date(Date.now() - (days - 1) * 86400e3));
       const rows = await db.select().from(llmUsage).where(and(eq(llmUsage.workspaceId, workspaceId), gte(llmUsage.day, since))).orderBy(desc(llmUsage.day), asc(llmUsage.keyId));
       const q = await getQuota('workspace', workspaceId);
@@ -394,7 +400,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       return { models, provider: llm.provider, default: llm.model };
     },
   };
-  return { ...impl, stream };
+  return { ...impl, stream, flushUsage: () => usageBuffer.flush(), stop: () => usageBuffer.stop() };
 }
 
 function parse<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {

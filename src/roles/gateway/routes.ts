@@ -53,9 +53,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
 
   // Each plugin is its own encapsulated context: the authentication hooks of one do not leak into the others.
   await app.register(publicAuthRoutes, { auth: opts.auth });
-  await app.register(accountRoutes, { auth: opts.auth, db: opts.db });
+  await app.register(accountRoutes, { auth: opts.auth });
   // Workspace-scoped routes added later (documents, search, chats) go inside a context guarded the same way.
-  await app.register(workspaceRoutes, { auth: opts.auth, workspaces: new WorkspaceService(opts.db) });
+  await app.register(workspaceRoutes, { auth: opts.auth, workspaces: new WorkspaceService(opts.db, () => opts.auth.invalidateWorkspaces()) });
   await app.register(documentRoutes, { auth: opts.auth, ingest: opts.roles.ingest, blobs: opts.blobs, uploadLimit: opts.uploadLimit });
   await app.register(searchRoutes, { auth: opts.auth, retrieval: opts.roles.retrieval });
   await app.register(chatRoutes, { auth: opts.auth, chat: opts.roles.chat });

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { DocupodError, Problems, fail } from '../../../core/errors.js';
 import type { WorkspaceRole } from '../workspaces/repository.js';
+import type { UserRow } from './repositories.js';
 import { roleAtLeast, type AuthService, type Principal, type WorkspaceAccess } from './service.js';
 
 declare module 'fastify' {
@@ -13,6 +14,7 @@ declare module 'fastify' {
 // Which service authenticated a request, and the workspace it resolved: kept off the request's public shape.
 const services = new WeakMap<FastifyRequest, AuthService>();
 const resolved = new WeakMap<FastifyRequest, { ref: string; access: WorkspaceAccess }>();
+const callers = new WeakMap<FastifyRequest, UserRow>();
 
 /**
  * An onRequest hook accepting a JWT access token or an API key. It runs before body parsing and validation, so an
@@ -21,8 +23,10 @@ const resolved = new WeakMap<FastifyRequest, { ref: string; access: WorkspaceAcc
 export function authenticate(auth: AuthService): onRequestAsyncHookHandler {
   return async function authenticateRequest(request: FastifyRequest, reply: FastifyReply) {
     try {
-      request.principal = await auth.authenticate(request.headers.authorization);
+      const { principal, user } = await auth.authenticateWithUser(request.headers.authorization);
+      request.principal = principal;
       services.set(request, auth);
+      callers.set(request, user);
     } catch (err) {
       if (err instanceof DocupodError && err.status === 401) {
         const given = request.headers.authorization !== undefined;
@@ -37,6 +41,13 @@ export function authenticate(auth: AuthService): onRequestAsyncHookHandler {
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new DocupodError(Problems.internal, 'route uses principalOf without the authenticate hook');
   return request.principal;
+}
+
+/** The caller's user row as authentication loaded it (at most DOCUPOD_AUTH_CACHE_TTL old); no second query. */
+export function userOf(request: FastifyRequest): UserRow {
+  const user = callers.get(request);
+  if (!user) throw new DocupodError(Problems.internal, 'route uses userOf without the authenticate hook');
+  return user;
 }
 
 export function requireAdmin(request: FastifyRequest): Principal {

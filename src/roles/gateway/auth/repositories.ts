@@ -36,6 +36,12 @@ export class UsersRepo {
     return this.db.select().from(users).orderBy(asc(users.createdAt), asc(users.email));
   }
 
+  async update(id: string, patch: { disabled?: boolean; role?: 'admin' | 'member' }): Promise<UserRow | undefined> {
+    if (patch.disabled === undefined && patch.role === undefined) return this.byId(id);
+    const [row] = await this.db.update(users).set(patch).where(eq(users.id, id)).returning();
+    return row;
+  }
+
   async setPasswordHash(id: string, passwordHash: string): Promise<void> {
     await this.db.update(users).set({ passwordHash }).where(eq(users.id, id));
   }

@@ -2,8 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { redactedConfig } from '../../../config/schema.js';
-import { fail } from '../../../core/errors.js';
-import { authenticate, principalOf, requireAdmin } from './plugin.js';
+import { authenticate, principalOf, requireAdmin, userOf } from './plugin.js';
 import {
   ApiKey,
   CreateApiKeyRequest,
@@ -17,13 +16,12 @@ import {
   RefreshRequest,
   SignupRequest,
   TokenResponse,
+  UpdateUserRequest,
   User,
   toApiKey,
   toUser,
 } from './schemas.js';
 import type { AuthService, TokenPair } from './service.js';
-import { WorkspacesRepo } from '../workspaces/repository.js';
-import type { Database } from '../../../storage/database.js';
 
 const tokens = (t: TokenPair) => ({ ...t, user: toUser(t.user) });
 
@@ -82,15 +80,15 @@ export const publicAuthRoutes: FastifyPluginAsync<{ auth: AuthService }> = async
 };
 
 /** The caller's own account and keys, plus instance administration. */
-export const accountRoutes: FastifyPluginAsync<{ auth: AuthService; db: Database }> = async (fastify, { auth, db }) => {
+export const accountRoutes: FastifyPluginAsync<{ auth: AuthService }> = async (fastify, { auth }) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   app.addHook('onRequest', authenticate(auth));
 
   app.get('/api/me', { schema: { tags: ['auth'], summary: 'The caller and their workspaces', response: { 200: MeResponse } } }, async (request) => {
     const p = principalOf(request);
-    const user = await auth.userById(p.userId);
-    if (!user) throw fail.unauthorized('the account no longer exists');
-    const memberships = await new WorkspacesRepo(db.db).listForUser(p.userId, p.workspaceIds ?? undefined);
+    // Both come from auth's cache: the user authentication just loaded, and memberships invalidated on every change.
+    const user = userOf(request);
+    const memberships = await auth.memberships(p);
     return {
       user: toUser(user),
       via: p.via,
@@ -142,6 +140,23 @@ export const accountRoutes: FastifyPluginAsync<{ auth: AuthService; db: Database
     async (request, reply) => {
       requireAdmin(request);
       return reply.code(201).send(toUser(await auth.createUser(request.body)));
+    },
+  );
+  app.patch(
+    '/api/users/:id',
+    {
+      schema: {
+        tags: adminTags,
+        summary: 'Disable or re-enable a user, or change their instance role (admin)',
+        description: 'Takes effect at once: a disabled user’s access tokens, API keys and refresh tokens stop working.',
+        params: IdParams,
+        body: UpdateUserRequest,
+        response: { 200: User },
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      return toUser(await auth.updateUser(request.params.id, request.body));
     },
   );
   app.get(

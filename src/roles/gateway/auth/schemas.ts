@@ -65,6 +65,11 @@ export const CreateUserRequest = z.object({
   role: z.enum(['admin', 'member']).default('member'),
 });
 
+export const UpdateUserRequest = z.object({
+  disabled: z.boolean().optional(),
+  role: z.enum(['admin', 'member']).optional(),
+});
+
 export const ApiKey = z.object({
   id: z.uuid(),
   name: z.string(),

@@ -18,6 +18,7 @@ import {
 } from './repositories.js';
 import { API_KEY_PREFIX, newApiKey, randomToken, sha256 } from './secrets.js';
 import { AccessTokens } from './tokens.js';
+import { TtlCache } from './cache.js';
 
 /** Who is calling: set on every authenticated request. */
 export interface Principal {
@@ -33,6 +34,9 @@ export interface WorkspaceAccess {
   workspace: WorkspaceRow;
   role: WorkspaceRole;
 }
+
+/** A user's workspaces as /api/me and /v1/models list them. */
+export type Memberships = Array<{ workspace: WorkspaceRow; role: WorkspaceRole }>;
 
 export interface TokenPair {
   accessToken: string;
@@ -68,6 +72,11 @@ export class AuthService {
   private readonly rate: RateCountersRepo;
   readonly accessTokens: AccessTokens;
   private dummyHash?: Promise<string>;
+  // In-process caches of what every request looks up; see cache.ts for how long a change made elsewhere can take.
+  private readonly userCache: TtlCache<string, UserRow>;
+  private readonly keyCache: TtlCache<string, ApiKeyRow>;
+  private readonly membershipCache: TtlCache<string, Memberships>;
+  private readonly accessCache: TtlCache<string, WorkspaceAccess | null>;
 
   constructor(private readonly deps: AuthDeps) {
     this.config = deps.config;
@@ -77,6 +86,47 @@ export class AuthService {
     this.apiKeys = new ApiKeysRepo(this.db);
     this.rate = new RateCountersRepo(this.db);
     this.accessTokens = new AccessTokens({ secret: deps.config.auth.jwtSecret, ttlMs: deps.config.auth.accessTokenTtlMs, settings: new SettingsRepo(this.db) });
+    const ttl = deps.config.auth.cacheTtlMs;
+    this.userCache = new TtlCache(ttl);
+    this.keyCache = new TtlCache(ttl);
+    this.membershipCache = new TtlCache(ttl);
+    this.accessCache = new TtlCache(ttl);
+  }
+
+  // ── cache invalidation: call after every change that must apply to the next request ───────────────────────────
+
+  /** After a change to a user (disabled, role) or to what they may reach: their cached user, keys and access go. */
+  invalidateUser(userId: string): void {
+    this.userCache.delete(userId);
+    this.keyCache.deleteWhere((k) => k.userId === userId);
+    this.membershipCache.deleteWhere((_, key) => key.startsWith(`${userId}|`));
+    this.accessCache.deleteWhere((_, key) => key.startsWith(`${userId}|`));
+  }
+
+  /**
+   * After any change to workspaces or memberships (created, renamed, deleted, member added, re-roled, removed). These
+   * are rare next to reads, so everything membership-related is dropped rather than tracked precisely.
+   */
+  invalidateWorkspaces(): void {
+    this.membershipCache.clear();
+    this.accessCache.clear();
+  }
+
+  /** Everything; for changes made behind this process's back (tests that write SQL, an admin tool). */
+  invalidateAll(): void {
+    this.userCache.clear();
+    this.keyCache.clear();
+    this.invalidateWorkspaces();
+  }
+
+  /** A user by id for authentication, through the cache. */
+  private async cachedUser(id: string): Promise<UserRow | undefined> {
+    const hit = this.userCache.get(id);
+    if (hit) return hit;
+    const gen = this.userCache.generation;
+    const user = await this.users.byId(id);
+    if (user) this.userCache.set(id, user, gen);
+    return user;
   }
 
   // ── users ──────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -120,6 +170,18 @@ export class AuthService {
       if (isUniqueViolation(err)) throw fail.conflict('an account with this e-mail address already exists');
       throw err;
     }
+  }
+
+  /**
+   * Disables or re-enables an account, or changes its instance role. Applies at once on this pod (its tokens, keys
+   * and refresh tokens stop working), within DOCUPOD_AUTH_CACHE_TTL on other replicas.
+   */
+  async updateUser(id: string, patch: { disabled?: boolean; role?: 'admin' | 'member' }): Promise<UserRow> {
+    if (!isUuid(id)) throw fail.notFound(`user ${id}`);
+    const row = await this.users.update(id, patch);
+    this.invalidateUser(id);
+    if (!row) throw fail.notFound(`user ${id}`);
+    return row;
   }
 
   async listUsers(): Promise<UserRow[]> {
@@ -225,24 +287,51 @@ export class AuthService {
 
   /** A principal for an `Authorization: Bearer …` header carrying an access token or an API key; 401 otherwise. */
   async authenticate(header: string | undefined): Promise<Principal> {
+    return (await this.authenticateWithUser(header)).principal;
+  }
+
+  /** authenticate, plus the user row it loaded, so a handler that needs the user (/api/me) does not load it again. */
+  async authenticateWithUser(header: string | undefined): Promise<{ principal: Principal; user: UserRow }> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!m) throw fail.unauthorized('authentication required: send Authorization: Bearer <access token or API key>');
     const token = m[1]!;
     if (token.startsWith(API_KEY_PREFIX)) return this.authenticateKey(token);
     const userId = await this.accessTokens.verify(token);
-    const user = userId && isUuid(userId) ? await this.users.byId(userId) : undefined;
+    const user = userId && isUuid(userId) ? await this.cachedUser(userId) : undefined;
     if (!user || user.disabled) throw fail.unauthorized('invalid or expired access token');
-    return { userId: user.id, role: user.role, via: 'jwt', workspaceIds: null };
+    return { principal: { userId: user.id, role: user.role, via: 'jwt', workspaceIds: null }, user };
   }
 
-  private async authenticateKey(key: string): Promise<Principal> {
-    const row = await this.apiKeys.byHash(sha256(key));
+  private async authenticateKey(key: string): Promise<{ principal: Principal; user: UserRow }> {
+    const hash = sha256(key);
+    let row = this.keyCache.get(hash);
+    if (!row) {
+      const gen = this.keyCache.generation;
+      row = await this.apiKeys.byHash(hash);
+      if (row) this.keyCache.set(hash, row, gen);
+    }
     const now = Date.now();
     if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) throw fail.unauthorized('invalid, revoked or expired API key');
-    const user = await this.users.byId(row.userId);
+    const user = await this.cachedUser(row.userId);
     if (!user || user.disabled) throw fail.unauthorized('invalid, revoked or expired API key');
-    if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60e3) await this.apiKeys.touch(row.id);
-    return { userId: user.id, role: user.role, via: 'apikey', keyId: row.id, workspaceIds: row.workspaceIds ?? null };
+    if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60e3) {
+      // At most one write a minute per key: the cached row remembers the touch, so the next minute of requests
+      // (on this pod) skips it without a query.
+      row.lastUsedAt = new Date(now);
+      await this.apiKeys.touch(row.id);
+    }
+    return { principal: { userId: user.id, role: user.role, via: 'apikey', keyId: row.id, workspaceIds: row.workspaceIds ?? null }, user };
+  }
+
+  /** The principal's workspaces and roles (an API key's scope applied), through the cache. */
+  async memberships(principal: Principal): Promise<Memberships> {
+    const key = `${principal.userId}|${principal.workspaceIds?.join(',') ?? '*'}`;
+    const hit = this.membershipCache.get(key);
+    if (hit) return hit;
+    const gen = this.membershipCache.generation;
+    const list = await new WorkspacesRepo(this.db).listForUser(principal.userId, principal.workspaceIds ?? undefined);
+    this.membershipCache.set(key, list, gen);
+    return list;
   }
 
   /**
@@ -250,11 +339,24 @@ export class AuthService {
    * member, or an API key is not scoped to it. Callers answer all three with the same 404.
    */
   async workspaceAccess(principal: Principal, ref: string): Promise<WorkspaceAccess | undefined> {
+    // Cached per user and ref; the key's scope is applied after the cache, so keys of one user share entries.
+    const key = `${principal.userId}|${ref}`;
+    let access = this.accessCache.get(key);
+    if (access === undefined) {
+      const gen = this.accessCache.generation;
+      access = await this.loadWorkspaceAccess(principal.userId, ref);
+      this.accessCache.set(key, access, gen);
+    }
+    if (!access) return undefined;
+    if (principal.workspaceIds && !principal.workspaceIds.includes(access.workspace.id)) return undefined;
+    return access;
+  }
+
+  private async loadWorkspaceAccess(userId: string, ref: string): Promise<WorkspaceAccess | null> {
     const workspace = await new WorkspacesRepo(this.db).byRef(ref);
-    if (!workspace) return undefined;
-    if (principal.workspaceIds && !principal.workspaceIds.includes(workspace.id)) return undefined;
-    const role = await new MembersRepo(this.db).role(workspace.id, principal.userId);
-    return role ? { workspace, role } : undefined;
+    if (!workspace) return null;
+    const role = await new MembersRepo(this.db).role(workspace.id, userId);
+    return role ? { workspace, role } : null;
   }
 
   // ── API keys ───────────────────────────────────────────────────────────────────────────────────────────────────
@@ -286,7 +388,10 @@ export class AuthService {
   }
 
   async revokeApiKey(userId: string, id: string): Promise<void> {
-    if (!isUuid(id) || !(await this.apiKeys.revoke(userId, id))) throw fail.notFound(`API key ${id}`);
+    if (!isUuid(id)) throw fail.notFound(`API key ${id}`);
+    const revoked = await this.apiKeys.revoke(userId, id);
+    this.keyCache.deleteWhere((k) => k.id === id);
+    if (!revoked) throw fail.notFound(`API key ${id}`);
   }
 }
 

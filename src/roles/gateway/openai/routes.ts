@@ -154,12 +154,16 @@ export const openAiRoutes: FastifyPluginAsync<{ auth: AuthService; chat: ChatCli
     const includeUsage = body.stream_options?.include_usage === true;
     const chunk = (delta: object, finish: string | null, extra: object = {}) =>
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...(includeUsage ? { usage: null } : {}), ...extra })}\n\n`;
+    // A content chunk is the same JSON as chunk({ content }, null), assembled around the token: one small
+    // JSON.stringify per token instead of a whole object, for thousands of concurrent streams.
+    const tokenHead = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(body.model)},"choices":[{"index":0,"delta":{"content":`;
+    const tokenTail = `},"finish_reason":null,"logprobs":null}]${includeUsage ? ',"usage":null' : ''}}\n\n`;
     let started = false;
     await pipeEvents(request, reply, (signal) => open(signal), {
       event: (ev: ChatEvent) => {
         const head = started ? '' : chunk({ role: 'assistant', content: '' }, null);
         started = true;
-        if (ev.type === 'token') return head + chunk({ content: ev.text }, null);
+        if (ev.type === 'token') return head + tokenHead + JSON.stringify(ev.text) + tokenTail;
         if (ev.type === 'error') return head + `data: ${JSON.stringify({ error: { message: ev.problem.detail, ...openAiType(ev.problem.status), param: null } })}\n\n`;
         const r = ev.result;
         let out = head + chunk({}, r.finishReason === 'length' ? 'length' : 'stop', extension(r));

@@ -25,7 +25,14 @@ export class WorkspaceService {
   private readonly workspaces: WorkspacesRepo;
   private readonly members: MembersRepo;
 
-  constructor(database: Database) {
+  /**
+   * `changed` runs after every change to workspaces or memberships, before it is acknowledged: auth caches who may
+   * reach which workspace, and a removed member must be locked out on the next request.
+   */
+  constructor(
+    database: Database,
+    private readonly changed: () => void = () => {},
+  ) {
     this.db = database.db;
     this.workspaces = new WorkspacesRepo(this.db);
     this.members = new MembersRepo(this.db);
@@ -47,6 +54,8 @@ export class WorkspaceService {
     } catch (err) {
       if (isUniqueViolation(err)) throw taken();
       throw err;
+    } finally {
+      this.changed();
     }
   }
 
@@ -55,13 +64,13 @@ export class WorkspaceService {
   }
 
   async update(workspaceId: string, patch: { name?: string; description?: string }): Promise<WorkspaceRow> {
-    const row = await this.workspaces.update(workspaceId, { ...patch, ...(patch.name !== undefined ? { name: patch.name.trim() } : {}) });
+    const row = await this.workspaces.update(workspaceId, { ...patch, ...(patch.name !== undefined ? { name: patch.name.trim() } : {}) }).finally(this.changed);
     if (!row) throw fail.notFound(`workspace ${workspaceId}`);
     return row;
   }
 
   async delete(workspaceId: string): Promise<void> {
-    await this.workspaces.delete(workspaceId);
+    await this.workspaces.delete(workspaceId).finally(this.changed);
   }
 
   async listMembers(workspaceId: string): Promise<MemberView[]> {
@@ -71,12 +80,12 @@ export class WorkspaceService {
   async addMember(workspaceId: string, email: string, role: WorkspaceRole): Promise<MemberView> {
     const user = await new UsersRepo(this.db).byEmail(email.trim());
     if (!user) throw fail.notFound(`user with e-mail ${email}`);
-    if (!(await this.members.add(workspaceId, user.id, role))) throw fail.conflict(`${email} is already a member of this workspace`);
+    if (!(await this.members.add(workspaceId, user.id, role).finally(this.changed))) throw fail.conflict(`${email} is already a member of this workspace`);
     return (await this.members.get(workspaceId, user.id))!;
   }
 
   async setMemberRole(workspaceId: string, userId: string, role: WorkspaceRole): Promise<MemberView> {
-    return this.db.transaction(async (tx) => {
+    const change = this.db.transaction(async (tx) => {
       const members = new MembersRepo(tx);
       const owners = await members.lockOwners(workspaceId);
       const current = await members.role(workspaceId, userId);
@@ -86,6 +95,7 @@ export class WorkspaceService {
       await members.setRole(workspaceId, userId, role);
       return (await members.get(workspaceId, userId))!;
     });
+    return change.finally(this.changed); // after the commit: a reload before it would cache the old role
   }
 
   async removeMember(workspaceId: string, userId: string): Promise<void> {
@@ -97,6 +107,6 @@ export class WorkspaceService {
       if (current === 'owner' && owners.length <= 1)
         throw fail.conflict('this is the last owner of the workspace: make someone else owner first, or delete the workspace');
       await members.remove(workspaceId, userId);
-    });
+    }).finally(this.changed);
   }
 }
