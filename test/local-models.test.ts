@@ -2,10 +2,12 @@
 // (fixtures/tiny-gguf.ts): deterministic generation, streaming through /v1/chat/completions with the official openai
 // client, cancellation when the client goes away, GGUF embeddings, and malformed files that must not take the server
 // down. llama.cpp runs with one thread: the CI box has two cores shared with other work.
+import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppEmbedder } from '../src/adapters/embed/llamacpp.js';
@@ -16,7 +18,10 @@ import { DocupodError } from '../src/core/errors.js';
 import { M } from '../src/modules/graph.js';
 import { createKey, signup } from './fixtures/auth.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
+import { BIN } from './fixtures/child-server.js';
 import { writeTinyGguf } from './fixtures/tiny-gguf.js';
+
+const run = promisify(execFile);
 
 let dir: string;
 let good: string;
@@ -103,6 +108,24 @@ describe('llamacpp embedder', () => {
   });
 });
 
+describe('docupod models local', () => {
+  it('lists the GGUF files of the model directory with architecture, size, context and quantisation (--json too)', async () => {
+    const models = await mkdtemp(join(dir, 'models-'));
+    await writeTinyGguf(join(models, 'qwen-tiny.gguf'), { name: 'Qwen Tiny' });
+    await writeTinyGguf(join(models, 'sub', 'broken.gguf'), { omitKeys: ['llama.attention.head_count'] });
+    const env = { PATH: process.env.PATH ?? '', DOCUPOD_LLAMACPP_MODELS_DIR: models };
+    const json = JSON.parse((await run(process.execPath, [BIN, 'models', 'local', '--json'], { env })).stdout);
+    expect(json.dir).toBe(models);
+    expect(json.models).toEqual([
+      expect.objectContaining({ file: 'qwen-tiny.gguf', name: 'Qwen Tiny', architecture: 'llama', contextLength: 1024, quantisation: 'F32', sizeBytes: expect.any(Number) }),
+      expect.objectContaining({ file: 'broken.gguf', problem: expect.stringMatching(/llama\.attention\.head_count/) }),
+    ]);
+    const text = (await run(process.execPath, [BIN, 'models', 'local', '--dir', models], { env })).stdout;
+    expect(text).toMatch(/qwen-tiny\.gguf\s+Qwen Tiny\s+llama\s+\d+\.\d KB\s+1024\s+F32/);
+    expect(text).toMatch(/broken\.gguf\s+PROBLEM: missing required metadata llama\.attention\.head_count/);
+  });
+});
+
 describe('GGUF files are checked before llama.cpp sees them', () => {
   it('reads the header: architecture, context, size, quantisation; lists a directory', async () => {
     const s = await inspectGguf(good);
@@ -116,7 +139,7 @@ describe('GGUF files are checked before llama.cpp sees them', () => {
     expect(listed[1]).toMatchObject({ problem: expect.stringMatching(/llama\.attention\.head_count/) });
   });
 
-  it('names the file and the problem: bad magic, missing metadata, duplicate vocabulary, truncation', async () => {
+  it('names the file and the problem: bad magic, missing metadata, truncation', async () => {
     const cases: Array<[string, Parameters<typeof writeTinyGguf>[1], RegExp]> = [
       ['magic.gguf', { magic: 'GGML' }, /not a GGUF file/],
       ['no-ff.gguf', { omitKeys: ['llama.feed_forward_length'] }, /missing required metadata llama\.feed_forward_length/],
@@ -183,6 +206,10 @@ describe('a docupod server with DOCUPOD_LLM_PROVIDER=llamacpp', () => {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
     expect(ids).toContain('tiny-llama');
+    // Time to first token and tokens/s, by provider, as for every other LLM.
+    const metrics = (await s.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/docupod_llm_time_to_first_token_seconds_count\{[^}]*provider="llamacpp"[^}]*\} 2/);
+    expect(metrics).toMatch(/docupod_llm_tokens_per_second_count\{[^}]*provider="llamacpp"[^}]*\} 2/);
   });
 
   it('stops generating when the client disconnects mid-stream', async () => {

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { listRepository } from '../roles/models/repository.js';
 import { runTrainIntent } from '../roles/models/intent/index.js';
+import { listGgufFiles } from '../adapters/llm/gguf.js';
 import { commandConfig } from './admin.js';
 
-// `docupod models train-intent` and `docupod models list`.
+// `docupod models train-intent`, `docupod models list` and `docupod models local` (GGUF files for llamacpp).
 
 function number(name: string, min: number, max: number) {
   return (v: string) => {
@@ -14,7 +15,7 @@ function number(name: string, min: number, max: number) {
 }
 
 export function registerModelsCommands(program: Command): void {
-  const models = program.command('models').description('model serving: train the intent classifier, list the model repository');
+  const models = program.command('models').description('model serving: train the intent classifier, list the model repository; list local GGUF models');
 
   models
     .command('train-intent <csv>')
@@ -65,4 +66,31 @@ export function registerModelsCommands(program: Command): void {
         console.log(`${e.name.padEnd(28)} ${e.version.padEnd(8)} ${(e.framework ?? '?').padEnd(22)} ${e.task ?? ''}${acc}${e.problem ? `  PROBLEM: ${e.problem}` : ''}`);
       }
     });
+
+  models
+    .command('local')
+    .description('list the GGUF files in the local model directory (DOCUPOD_LLAMACPP_MODELS_DIR) for DOCUPOD_LLM_PROVIDER=llamacpp')
+    .option('--dir <dir>', 'another directory to look in')
+    .option('--json', 'print JSON')
+    .action(async (opts: { dir?: string; json?: boolean }) => {
+      const dir = opts.dir ?? commandConfig().llamacpp.modelsDir;
+      const found = await listGgufFiles(dir);
+      if (opts.json) return console.log(JSON.stringify({ dir, models: found }, null, 2));
+      if (found.length === 0) return console.log(`no .gguf files in ${dir} (set DOCUPOD_LLAMACPP_MODELS_DIR, or pass --dir)`);
+      console.log(`GGUF models in ${dir}:`);
+      console.log(`${'file'.padEnd(40)} ${'name'.padEnd(28)} ${'architecture'.padEnd(14)} ${'size'.padStart(9)} ${'context'.padStart(8)}  quantisation`);
+      for (const m of found) {
+        if ('problem' in m) {
+          console.log(`${m.file.padEnd(40)} PROBLEM: ${m.problem}`);
+          continue;
+        }
+        console.log(`${m.file.padEnd(40)} ${m.name.slice(0, 28).padEnd(28)} ${m.architecture.padEnd(14)} ${formatBytes(m.sizeBytes).padStart(9)} ${String(m.contextLength).padStart(8)}  ${m.quantisation}`);
+      }
+    });
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${(n / 1e3).toFixed(1)} KB`;
 }
