@@ -160,7 +160,15 @@ export class LlamaCppLlm implements Llm {
     const stop = new AbortController();
     const onAbort = () => stop.abort(req.signal?.reason);
     req.signal?.addEventListener('abort', onAbort, { once: true });
-    const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
+    let chat: InstanceType<typeof LlamaChat>;
+    try {
+      chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
+    } catch (err) {
+      req.signal?.removeEventListener('abort', onAbort);
+      this.counters.active--;
+      await this.release(seq);
+      throw new DocupodError(Problems.llmUnavailable, `${this.id}: ${err instanceof Error ? err.message : String(err)}`, { retryable: false }, { cause: err });
+    }
     const pending: string[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
