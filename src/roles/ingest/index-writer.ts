@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../../storage/database.js';
-import { chunks } from '../../storage/schema-documents.js';
 import { writeEmbeddings } from './embedding-writer.js';
 import { identifierText } from '../../core/identifiers.js';
 
@@ -26,42 +25,69 @@ export async function writeDocumentIndex(
   args: { workspaceId: string; documentId: string; title: string | null; language: string; chunks: IndexChunk[]; embeddings?: number[][] },
 ): Promise<string[]> {
   const { workspaceId, documentId, language } = args;
-  const ids: string[] = [];
   const title = args.title ?? '';
-  for (let start = 0; start < args.chunks.length; start += INSERT_BATCH) {
-    const batch = args.chunks.slice(start, start + INSERT_BATCH);
-    const values = batch.map((c, i) => {
-      const id = randomUUID();
-      ids.push(id);
-      // Title and headings get weight A, body text D: ranking can favour a match in a heading.
-      const head = [title, ...c.headingPath].filter(Boolean).join(' ');
-      return {
-        id,
-        workspaceId,
-        documentId,
-        idx: start + i,
-        text: c.text,
-        headingPath: c.headingPath,
-        page: c.page ?? null,
-        charStart: c.charStart,
-        charEnd: c.charEnd,
-        tokenCount: c.tokenCount,
-        // Identifiers whole and split (see identifierText) come after the text, so phrase positions stay intact.
-        tsv: sql`setweight(to_tsvector(${language}::regconfig, ${head}), 'A') || setweight(to_tsvector(${language}::regconfig, ${c.text}), 'D')
-          || setweight(to_tsvector(${language}::regconfig, ${identifierText(head)}), 'A') || setweight(to_tsvector(${language}::regconfig, ${identifierText(c.text)}), 'D')`,
-      };
-    });
-    await tx.insert(chunks).values(values);
-  }
-  // Lexeme occurrences per chunk (BM25 document length), then this document's contribution to the statistics.
-  await tx.execute(sql`update chunks c set lexeme_count = coalesce((select sum(coalesce(array_length(u.positions, 1), 1)) from unnest(c.tsv) u), 0)
-    where c.document_id = ${documentId}`);
-  // Postings: per (lexeme, chunk) occurrence counts, all and in headings (weight A), for BM25 without unnesting.
-  await tx.execute(sql`insert into postings (workspace_id, term, chunk_id, tf, tf_head, dl)
-    select c.workspace_id, u.lexeme, c.id, coalesce(array_length(u.positions, 1), 1),
-      coalesce(array_length(array_positions(u.weights, 'A'::text), 1), 0), c.lexeme_count
-    from chunks c, unnest(c.tsv) u where c.document_id = ${documentId}`);
-  await adjustStats(tx, workspaceId, documentId, +1);
+  const ids = args.chunks.map(() => randomUUID());
+  // One statement per document: the chunks travel as one JSON parameter (no per-row parameters, no 65,535 limit),
+  // each chunk's tsvector is computed once and unnested once, and the chunks, their postings, the BM25 term
+  // statistics and the workspace totals are written from those same rows. Before, the chunks went in batches of
+  // multi-row INSERTs and three more statements unnested every tsvector again (lexeme counts, postings, term
+  // statistics): ~4× the work in PGlite's single-threaded WASM Postgres, which also runs the event loop.
+  const rows = args.chunks.map((c, i) => {
+    // Title and headings get weight A, body text D: ranking can favour a match in a heading.
+    const head = [title, ...c.headingPath].filter(Boolean).join(' ');
+    return {
+      id: ids[i],
+      idx: i,
+      text: c.text,
+      heading_path: c.headingPath,
+      page: c.page ?? null,
+      char_start: c.charStart,
+      char_end: c.charEnd,
+      token_count: c.tokenCount,
+      head,
+      // Identifiers whole and split (see identifierText) come after the text, so phrase positions stay intact.
+      head_ids: identifierText(head),
+      text_ids: identifierText(c.text),
+    };
+  });
+  const cfg = sql`${language}::regconfig`;
+  await tx.execute(sql`
+    with input as materialized (
+      select r.id, r.idx, r.text, r.heading_path, r.page, r.char_start, r.char_end, r.token_count,
+        setweight(to_tsvector(${cfg}, r.head), 'A') || setweight(to_tsvector(${cfg}, r.text), 'D')
+          || setweight(to_tsvector(${cfg}, r.head_ids), 'A') || setweight(to_tsvector(${cfg}, r.text_ids), 'D') as tsv
+      from json_to_recordset(${JSON.stringify(rows)}::json) as r(id uuid, idx int, text text, heading_path text[], page int,
+        char_start int, char_end int, token_count int, head text, head_ids text, text_ids text)
+    ),
+    -- Per (lexeme, chunk): occurrences, all and in headings (weight A), for BM25 without unnesting at query time.
+    occ as materialized (
+      select i.id as chunk_id, u.lexeme as term, coalesce(array_length(u.positions, 1), 1) as tf,
+        coalesce(array_length(array_positions(u.weights, 'A'::text), 1), 0) as tf_head
+      from input i, unnest(i.tsv) u
+    ),
+    -- Lexeme occurrences per chunk: the BM25 document length.
+    dl as materialized (
+      select i.id as chunk_id, coalesce(sum(o.tf), 0)::int as dl from input i left join occ o on o.chunk_id = i.id group by i.id
+    ),
+    ins_chunks as (
+      insert into chunks (id, workspace_id, document_id, idx, text, heading_path, page, char_start, char_end, token_count, tsv, lexeme_count)
+      select i.id, ${workspaceId}::uuid, ${documentId}::uuid, i.idx, i.text, coalesce(i.heading_path, '{}'), i.page, i.char_start, i.char_end,
+        i.token_count, i.tsv, d.dl
+      from input i join dl d on d.chunk_id = i.id
+    ),
+    ins_postings as (
+      insert into postings (workspace_id, term, chunk_id, tf, tf_head, dl)
+      select ${workspaceId}::uuid, o.term, o.chunk_id, o.tf, o.tf_head, d.dl from occ o join dl d on d.chunk_id = o.chunk_id
+    ),
+    -- Terms in sorted order so two documents indexing at once lock term_stats rows in the same order (no deadlock).
+    ins_terms as (
+      insert into term_stats (workspace_id, term, df)
+      select ${workspaceId}::uuid, o.term, count(*)::int from occ o group by o.term order by o.term
+      on conflict (workspace_id, term) do update set df = term_stats.df + excluded.df
+    )
+    insert into index_stats (workspace_id, chunks, lexemes)
+    select ${workspaceId}::uuid, count(*)::int, coalesce(sum(d.dl), 0)::bigint from dl d
+    on conflict (workspace_id) do update set chunks = index_stats.chunks + excluded.chunks, lexemes = index_stats.lexemes + excluded.lexemes`);
   if (args.embeddings && args.embeddings.length > 0) await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings: args.embeddings });
   return ids;
 }
