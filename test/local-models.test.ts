@@ -173,7 +173,17 @@ describe('a docupod server with DOCUPOD_LLM_PROVIDER=llamacpp', () => {
   let base: string;
   let key: string;
   beforeAll(async () => {
-    s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'llamacpp', DOCUPOD_LLM_MODEL: good, DOCUPOD_LLAMACPP_THREADS: '1', DOCUPOD_LLM_CONTEXT_TOKENS: '1024' } });
+    const embedModel = await writeTinyGguf(join(dir, 'server-embed.gguf'), { nEmbd: 32, seed: 3 });
+    s = await startTestServer({
+      env: {
+        DOCUPOD_LLM_PROVIDER: 'llamacpp',
+        DOCUPOD_LLM_MODEL: good,
+        DOCUPOD_LLM_CONTEXT_TOKENS: '1024',
+        DOCUPOD_EMBED_PROVIDER: 'llamacpp',
+        DOCUPOD_EMBED_MODEL: embedModel,
+        DOCUPOD_LLAMACPP_THREADS: '1',
+      },
+    });
     const owner = await signup(s.app, 'owner@example.com');
     key = (await createKey(s.app, owner, { name: 'sdk' })).key;
     await s.app.listen({ port: 0, host: '127.0.0.1' });
@@ -210,6 +220,12 @@ describe('a docupod server with DOCUPOD_LLM_PROVIDER=llamacpp', () => {
     const metrics = (await s.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/docupod_llm_time_to_first_token_seconds_count\{[^}]*provider="llamacpp"[^}]*\} 2/);
     expect(metrics).toMatch(/docupod_llm_tokens_per_second_count\{[^}]*provider="llamacpp"[^}]*\} 2/);
+  });
+
+  it('embeds through /v1/embeddings with the GGUF embedding model', async () => {
+    const r = await client.embeddings.create({ model: 'server-embed', input: ['the cat sat', 'backup every night'] });
+    expect(r.data.map((d) => d.embedding.length)).toEqual([32, 32]);
+    expect(r.data[0]!.embedding).not.toEqual(r.data[1]!.embedding);
   });
 
   it('stops generating when the client disconnects mid-stream', async () => {
