@@ -53,6 +53,11 @@ export function parseHtml(html: string, mime: string = MIME.html): ParsedDocumen
     if (text != null && squash(text)) listLines.push(`${'  '.repeat(depth)}- ${squash(text)}`);
     items[depth] = '';
   };
+  // A list's slot is null until its first <li>; text before it (usually the whitespace between <ul> and <li>) must
+  // not turn that null into the string "null" (which became "- null" lines in every list, and indexed words).
+  const appendItem = (text: string) => {
+    items[items.length - 1] = (items[items.length - 1] ?? '') + text;
+  };
   const addText = (text: string) => {
     if (inTitle) titleText += text;
     else if (heading) heading.text += text;
@@ -60,7 +65,7 @@ export function parseHtml(html: string, mime: string = MIME.html): ParsedDocumen
     else if (tables.length > 0) {
       const t = tables[tables.length - 1]!;
       if (t.cell !== null) t.cell += text;
-    } else if (items.length > 0) items[items.length - 1] += text;
+    } else if (items.length > 0) appendItem(text);
     else paragraph += text;
   };
 
@@ -151,7 +156,7 @@ export function parseHtml(html: string, mime: string = MIME.html): ParsedDocumen
             const outer = tables[tables.length - 1]!;
             if (outer.cell !== null) outer.cell += ` ${lines.join(' ; ')} `;
           } else if (items.length > 0) {
-            items[items.length - 1] += ` ${lines.join(' ; ')} `;
+            appendItem(` ${lines.join(' ; ')} `);
           } else {
             b.block('table', lines.join('\n'));
           }

@@ -80,6 +80,12 @@ describe('parsers', () => {
     expect(JSON.stringify(doc)).not.toMatch(/Menu entry|alert|color:red/);
   });
 
+  it('reads indented HTML lists (whitespace between <ul> and <li>) without inventing items', async () => {
+    const html = `<html><body><ul>\n  <li><p>one</p>\n    <ul>\n      <li>two</li>\n    </ul>\n  </li>\n  <li>three <table><tr><td>x</td></tr></table></li>\n</ul></body></html>`;
+    const doc = await parseDocument(enc(html), 'list.html', limits);
+    expect(outline(doc)).toEqual([' | list: - one\n  - two\n- three x']);
+  });
+
   it('reads Markdown headings, paragraphs, lists, tables and code without markup', async () => {
     const md = [
       '# Docupod', '', 'Chat with **your** [documents](https://example.org).', '',
