@@ -216,6 +216,7 @@ describe('a docupod server with DOCUPOD_LLM_PROVIDER=llamacpp', () => {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
     expect(ids).toContain('tiny-llama');
+    expect((await s.app.inject({ url: '/readyz' })).statusCode).toBe(200);
     // Time to first token and tokens/s, by provider, as for every other LLM.
     const metrics = (await s.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/docupod_llm_time_to_first_token_seconds_count\{[^}]*provider="llamacpp"[^}]*\} 2/);

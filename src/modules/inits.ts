@@ -8,6 +8,7 @@ import { createChatService } from '../roles/chat/service.js';
 import { serveChatStreams } from '../roles/chat/stream.js';
 import { createLlm } from '../adapters/llm/factory.js';
 import type { Llm } from '../adapters/llm/llm.js';
+import { LlamaCppLlm } from '../adapters/llm/llamacpp.js';
 import { IngestContract, type IngestClient } from '../roles/ingest/contract.js';
 import { ingestHttpClient } from '../roles/ingest/client.js';
 import { createIngestService, INGEST_JOB, IngestPayload } from '../roles/ingest/service.js';
@@ -162,7 +163,12 @@ export const inits: Record<ModuleName, Init> = {
     if (llm.close) ctx.onStop(() => llm.close!());
     // A local model file that is missing or malformed makes the pod not ready (its requests get 503s naming the file),
     // while /healthz stays up: no restart loop over a bad file.
-    if (llm.provider === 'llamacpp') ctx.addReadiness('llm', () => llm.ready());
+    if (llm instanceof LlamaCppLlm) {
+      ctx.addReadiness('llm', () => llm.ready());
+      // Loaded in the background from the start (checked and probed first), so the pod turns ready when the model can
+      // answer and the first question does not wait for the load; a bad file is logged and fails requests with a 503.
+      llm.load().catch((err: unknown) => ctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'the llamacpp model did not load'));
+    }
     ctx.log.info({ llm: llm.id, contextTokens: llm.contextTokens }, 'LLM configured');
     return llm;
   },

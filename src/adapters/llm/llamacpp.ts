@@ -255,10 +255,10 @@ export class LlamaCppLlm implements Llm {
   async ready(): Promise<true | string> {
     if (this.loadedContextTokens !== undefined) return true;
     try {
-      // Not loaded yet (it loads on first use): a readable, well-formed file is ready; a failed load says why until
-      // the file is replaced.
-      if (this.loading) await this.loading;
-      else if (this.failed && this.failed.stamp === (await fileStamp(this.path))) return this.failed.message;
+      // Not loaded yet: loading is not ready (a large file takes a while); a failed load says why until the file is
+      // replaced; before the first load, a readable, well-formed file is ready.
+      if (this.loading) return `loading ${this.path}`;
+      if (this.failed && this.failed.stamp === (await fileStamp(this.path))) return this.failed.message;
       else await inspectGguf(this.path);
       return true;
     } catch (err) {
