@@ -100,3 +100,33 @@ describe('lexical ranking', () => {
     expect((await search('sticky bit', { proximityWeight: 0 }))[0]).toBe('apart.md');
   });
 });
+
+describe('top-k pruning', () => {
+  it('returns the same chunks and scores as scoring every posting', async () => {
+    // A workspace where one word is in every chunk (like "debian" in the Debian Reference), some are common and
+    // some rare, so the pruned path skips postings, narrows its split, and must still agree exactly.
+    const ws = randomUUID();
+    const db = t.database.db;
+    await db.insert(workspaces).values({ id: ws, slug: 'pruning', name: 'pruning', description: '' });
+    const words = ['kernel', 'module', 'package', 'network', 'printer', 'locale', 'mirror', 'backup', 'firewall', 'sudo'];
+    let seed = 3;
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    for (let d = 0; d < 4; d++) {
+      const id = randomUUID();
+      await db.insert(documents).values({ id, workspaceId: ws, source: `doc-${d}.md`, contentHash: randomUUID().replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: id, state: 'indexed' });
+      const chunks = Array.from({ length: 60 }, () => {
+        const n = 3 + Math.floor(rand() * 12);
+        // Word i appears with probability ~1/(i+1): "kernel" in most chunks, "sudo" in few.
+        const text = ['debian', ...Array.from({ length: n }, () => words[Math.floor(words.length * rand() ** 2.5)]!), filler(Math.floor(rand() * 20))].join(' ');
+        return { text, headingPath: rand() < 0.2 ? ['Kernel notes'] : [], charStart: 0, charEnd: text.length, tokenCount: n };
+      });
+      await writeDocumentIndex(db, { workspaceId: ws, documentId: id, title: null, language: 'english', chunks });
+    }
+    const run = (query: string, prune: boolean) =>
+      createRetrievalService({ db, vectorEnabled: false, language: 'english', metrics: createMetricsRegistry({ defaultMetrics: false }), version: 'test', ready: async () => true, bm25: { prune } })
+        .search({ workspaceId: ws, query, k: 10, highlight: false, mode: 'lexical' })
+        .then((r) => r.results.map((x) => [x.chunkId, x.score]));
+    for (const query of ['debian sudo', 'debian kernel module', 'kernel module package', 'debian firewall backup mirror', 'kernel', 'locale debian', 'printer sudo kernel debian'])
+      expect(await run(query, true), query).toEqual(await run(query, false));
+  });
+});
