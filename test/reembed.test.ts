@@ -104,6 +104,7 @@ describe('a change of embedder', () => {
     // The second batch of the job hangs, so the process stops with 64 chunks staged.
     fake.fail('POST', '/v1/embeddings', { delayMs: 0 }, { delayMs: 60_000 });
     const before = inputsSent();
+    const requestsBefore = fake.requestsTo('/v1/embeddings').length;
     await start('embed-16');
     const mid = await until('the first batch', async () => {
       const s = await stats();
@@ -115,7 +116,9 @@ describe('a change of embedder', () => {
     const lexical = await api()({ method: 'POST', url: `/api/workspaces/${ws.slug}/search`, payload: { query: 'tomatoes compost', mode: 'lexical', k: 3 } });
     expect(lexical.json().results[0].source).toBe('garden.md');
 
-    // Restart with the same configuration: the job continues with the chunks still missing a vector.
+    // Restart with the same configuration (once the hung request has arrived, so it counts before the restart): the
+    // job continues with the chunks still missing a vector.
+    await until('the second batch', async () => fake.requestsTo('/v1/embeddings').length >= requestsBefore + 2);
     const beforeRestart = inputsSent();
     await start('embed-16');
     const done = await until('the swap', async () => {

@@ -116,7 +116,9 @@ const initIngest: Init = async (ctx) => {
   const { ingest, search } = ctx.config;
   const blobs = ctx.get<BlobStore>(M.blobs);
   const queue = ctx.get<JobQueue>(M.jobs);
-  const parsers = new ParserPool({ size: ingest.parserThreads, limits: ingest.limits });
+  const chunkOptions = { chunkTokens: ingest.chunkTokens, overlapTokens: ingest.chunkOverlap };
+  // The workers chunk too, keeping that CPU work off the thread that also runs embedded PGlite.
+  const parsers = new ParserPool({ size: ingest.parserThreads, limits: ingest.limits, chunk: chunkOptions });
   ctx.onStop(() => parsers.close());
   const pipeline = createIngestPipeline({
     db: database.db,
@@ -125,7 +127,7 @@ const initIngest: Init = async (ctx) => {
     vectorEnabled: database.vectorEnabled,
     language: search.language,
     parse: (bytes, filename) => parsers.parse(bytes, filename),
-    chunk: (doc) => chunkForIndex(doc, { chunkTokens: ingest.chunkTokens, overlapTokens: ingest.chunkOverlap }),
+    chunk: (doc) => chunkForIndex(doc, chunkOptions),
     log: ctx.log.child({ module: 'ingest' }),
     metrics: ctx.metrics,
   });

@@ -15,6 +15,8 @@ export interface IndexChunk {
   charStart: number;
   charEnd: number;
   tokenCount: number;
+  /** identifierText(text), when the chunker already computed it (in the parser's worker thread). */
+  identifiers?: string;
 }
 
 /** Rows per INSERT: keeps each statement's parameter count far below Postgres's 65,535 limit. */
@@ -27,6 +29,7 @@ export async function writeDocumentIndex(
   const { workspaceId, documentId, language } = args;
   const title = args.title ?? '';
   const ids = args.chunks.map(() => randomUUID());
+  const headIds = new Map<string, string>(); // a section's chunks share their heading path
   // One statement per document: the chunks travel as one JSON parameter (no per-row parameters, no 65,535 limit),
   // each chunk's tsvector is computed once and unnested once, and the chunks, their postings, the BM25 term
   // statistics and the workspace totals are written from those same rows. Before, the chunks went in batches of
@@ -46,8 +49,8 @@ export async function writeDocumentIndex(
       token_count: c.tokenCount,
       head,
       // Identifiers whole and split (see identifierText) come after the text, so phrase positions stay intact.
-      head_ids: identifierText(head),
-      text_ids: identifierText(c.text),
+      head_ids: headIds.get(head) ?? headIds.set(head, identifierText(head)).get(head)!,
+      text_ids: c.identifiers ?? identifierText(c.text),
     };
   });
   const cfg = sql`${language}::regconfig`;

@@ -26,7 +26,8 @@ export interface PipelineDeps {
   embedder?: Embedder;
   vectorEnabled: boolean;
   language: string;
-  parse: (bytes: Uint8Array, filename: string, signal: AbortSignal) => Promise<ParsedDocument>;
+  /** May chunk too (ParserPool with `chunk`): then its `chunks` are used and `chunk` is not called. */
+  parse: (bytes: Uint8Array, filename: string, signal: AbortSignal) => Promise<ParsedDocument & { chunks?: IndexChunk[] }>;
   chunk: (doc: ParsedDocument) => IndexChunk[];
   log: Logger;
   metrics: Registry;
@@ -77,7 +78,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
     await ctx.heartbeat();
 
     await setState(doc.id, stateFor('chunking'), { step: 'chunking', bytes: bytesTotal, pages: parsed.pages });
-    const chunks = deps.chunk(parsed);
+    const chunks = parsed.chunks ?? deps.chunk(parsed);
     lap('chunking');
     if (chunks.length === 0) {
       // Indexing nothing would report success for a document no search can ever find: say why instead.

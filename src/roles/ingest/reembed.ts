@@ -6,6 +6,7 @@ import type { JobContext, JobQueue } from '../../jobs/queue.js';
 import type { Logger } from '../../observability/logger.js';
 import { rowsOf, type Db } from '../../storage/database.js';
 import { ensureHnswIndex } from '../../storage/vector-schema.js';
+import { embeddingStatus, type EmbeddingStatus } from '../../storage/workspace-embedders.js';
 import { embeddingText } from './chunks.js';
 import { writeEmbeddings } from './embedding-writer.js';
 
@@ -20,22 +21,7 @@ import { writeEmbeddings } from './embedding-writer.js';
 // still missing, and a document indexed meanwhile stages its own vectors (see vectorDestination). Embedder `none`
 // removes the vectors and records `none`.
 
-export const REEMBED_JOB = 'ingest.reembed';
-export const ReembedPayload = z.object({ workspaceId: z.uuid() });
-export type ReembedPayload = z.infer<typeof ReembedPayload>;
-
-/** What a workspace's vectors are made with, for `GET /api/workspaces/{ws}/stats`. */
-export interface EmbeddingStatus {
-  /** The embedder of the vectors search uses now ('none': no vectors). */
-  embedder: string;
-  dims: number | null;
-  state: 'ready' | 'reembedding';
-  /** While re-embedding: the embedder being moved to, and chunks embedded so far of the total. */
-  target: string | null;
-  chunksDone: number;
-  chunksTotal: number;
-  error: string | null;
-}
+export { embeddingStatus, type EmbeddingStatus };
 
 interface RecordRow {
   embedder: string;
@@ -46,19 +32,9 @@ interface RecordRow {
   error: string | null;
 }
 
-export async function embeddingStatus(db: Db, workspaceId: string): Promise<EmbeddingStatus | undefined> {
-  const [r] = rowsOf<RecordRow>(await db.execute(sql`select embedder, dims, target, chunks_done, chunks_total, error from workspace_embedders where workspace_id = ${workspaceId}`));
-  if (!r) return undefined;
-  return {
-    embedder: r.embedder,
-    dims: r.dims === null ? null : Number(r.dims),
-    state: r.target ? 'reembedding' : 'ready',
-    target: r.target,
-    chunksDone: Number(r.chunks_done),
-    chunksTotal: Number(r.chunks_total),
-    error: r.error,
-  };
-}
+export const REEMBED_JOB = 'ingest.reembed';
+export const ReembedPayload = z.object({ workspaceId: z.uuid() });
+export type ReembedPayload = z.infer<typeof ReembedPayload>;
 
 /**
  * Called by the pipeline inside a document's final transaction, before its vectors are written: where they go.

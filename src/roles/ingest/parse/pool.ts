@@ -4,10 +4,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { ParsedDocument } from '../../../core/document-model.js';
 import { DocupodError, Problems, type ProblemType } from '../../../core/errors.js';
 import { LimitEnv, checkFileSize, parseError, type ParseLimits } from './limits.js';
-import type { ParseRequest, WorkerMessage } from './worker.js';
+import type { ChunkOptions } from '../../../core/chunking.js';
+import type { ChunkedDocument, ParseRequest, WorkerMessage } from './worker.js';
 
 export interface ParserPoolOptions {
   /** Number of worker threads (parses that can run at once). */
@@ -18,6 +18,12 @@ export interface ParserPoolOptions {
    * 422) instead of the whole process. Default: 1 GiB old generation.
    */
   resourceLimits?: ResourceLimits;
+  /**
+   * Chunk in the worker as well, with these options: parse() then answers with `chunks` (and no sections). Chunking
+   * and identifier extraction are CPU work that would otherwise run on the main thread, which in embedded mode also
+   * runs the database (PGlite).
+   */
+  chunk?: ChunkOptions;
 }
 
 export interface ParserPoolStats {
@@ -32,7 +38,7 @@ export interface ParserPoolStats {
 interface Task {
   bytes: Uint8Array;
   filename: string;
-  resolve: (doc: ParsedDocument) => void;
+  resolve: (doc: ChunkedDocument) => void;
   reject: (err: Error) => void;
 }
 
@@ -82,7 +88,7 @@ export class ParserPool {
     };
   }
 
-  parse(bytes: Uint8Array, filename: string): Promise<ParsedDocument> {
+  parse(bytes: Uint8Array, filename: string): Promise<ChunkedDocument> {
     if (this.closed) return Promise.reject(new DocupodError(Problems.unavailable, 'the parser pool is closed'));
     // Refuse oversize files here, before copying them into a worker.
     try {
@@ -90,7 +96,7 @@ export class ParserPool {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return new Promise<ParsedDocument>((resolve, reject) => {
+    return new Promise<ChunkedDocument>((resolve, reject) => {
       this.queue.push({ bytes, filename, resolve, reject });
       this.pump();
     });
@@ -145,7 +151,7 @@ export class ParserPool {
     }, timeoutMs);
     slot.task = { ...task, id, timer };
     // Copy, not transfer: the caller keeps its buffer (it may still need to store or hash it).
-    slot.worker.postMessage({ id, bytes: task.bytes, filename: task.filename, limits: this.opts.limits } satisfies ParseRequest);
+    slot.worker.postMessage({ id, bytes: task.bytes, filename: task.filename, limits: this.opts.limits, chunk: this.opts.chunk } satisfies ParseRequest);
   }
 
   private spawn(): void {
