@@ -353,7 +353,7 @@ export async function run() {
           `   ${t.name.padEnd(16)} ${t.rps.toFixed(0).padStart(6)} req/s (runs ${t.runs.map((x) => x.rps.toFixed(0)).join(', ')}), p99 latency ${f1(median(t.runs.map((x) => x.p99ms)))} ms, non-2xx ${non2xx}${errs.length ? `, socket errors ${errs.join('; ')}` : ''}`,
         );
       }
-      console.log('   docupod: JWT verify + user lookup in PGlite + /api/me handler (user, memberships: 2 more queries), zod response schema, access log');
+      console.log('   docupod: JWT check (a verified token is remembered until it expires) + user and memberships from the auth cache (reloaded from the database every DOCUPOD_AUTH_CACHE_TTL, 5 s), zod response schema, access log');
       console.log('   peers: same JWT check and JSON body, user from memory; uvicorn 1 worker (uvloop + httptools when installed), bare Fastify without logging');
       results.rps = Object.fromEntries(targets.map((t) => [t.name, t.rps]));
     }
@@ -362,6 +362,7 @@ export async function run() {
     console.log(`\nsummary (load average ${loadStart} at start, ${load()} at end)`);
     const lines = [];
     const goal = (name, value, target, ok) => lines.push([name, value, target, ok ? 'met' : 'MISSED']);
+    const notes = [];
     if (results.ttft) goal('overhead to first token p50 (/v1)', `${f2(results.ttft.p50)} ms (p99 ${f2(results.ttft.p99)} ms)`, '≤ 5 ms', results.ttft.p50 <= 5);
     if (results.ttft?.chat) goal('  … workspace chat route p50', `${f2(results.ttft.chat.p50)} ms (p99 ${f2(results.ttft.chat.p99)} ms)`, '≤ 5 ms', results.ttft.chat.p50 <= 5);
     if (results.streams) {
@@ -370,6 +371,11 @@ export async function run() {
       // Streams count as held at once when they were all streaming (first token received, not yet ended) together.
       goal('concurrent 20 tok/s streams', `${v.peakStreaming} streaming at once (${v.ok}/${v.streams} completed, ${errs} errors; first token p99 ${(v.firstTokenP99 / 1000).toFixed(1)} s)`, '≥ 2000, 0 errors', v.peakStreaming >= 2000 && errs === 0);
       goal('p99 added inter-token delay', `${f1(v.addedP99)} ms (direct baseline ${f1(results.streams.direct.addedP99)} ms)`, '≤ 20 ms', v.addedP99 <= 20);
+      // The stream client, the fake upstream and docupod share this machine's cores. When the same load straight
+      // against the upstream (no docupod at all) already misses the goal, the machine is the limit, not docupod:
+      // say so instead of leaving the reader to compare the two numbers.
+      if (results.streams.direct.addedP99 > 20 || Object.keys(results.streams.direct.errors).length > 0)
+        notes.push(`   note: the direct baseline alone (client + fake upstream, no docupod) has p99 ${f1(results.streams.direct.addedP99)} ms added delay and errors ${JSON.stringify(results.streams.direct.errors)}: this machine cannot meet the stream goals at this load, whatever docupod does`);
     }
     if (results.rps) {
       const { docupod: d, fastapi: fa, fastify: fy } = results.rps;
@@ -378,6 +384,7 @@ export async function run() {
     }
     const w = [0, 1, 2].map((i) => Math.max(...lines.map((l) => l[i].length)));
     for (const l of lines) console.log(`   ${l[0].padEnd(w[0])}  ${l[1].padEnd(w[1])}  goal ${l[2].padEnd(w[2])}  ${l[3]}`);
+    for (const n of notes) console.log(n);
   } finally {
     await Promise.all([stop(bare), stop(fastapi), stop(docupod), stop(upstream)]);
     for (const c of [...children]) await stop(c);

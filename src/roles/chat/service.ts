@@ -130,7 +130,17 @@ export function createChatService(deps: ChatDeps): ChatService {
   const chatOut = (c: typeof chats.$inferSelect) => ({ id: c.id, workspaceId: c.workspaceId, title: c.title, createdAt: iso(c.createdAt), updatedAt: iso(c.updatedAt) });
   const messagesOf = (workspaceId: string, chatId: string) =>
     db.select().from(chatMessages).where(and(eq(chatMessages.chatId, chatId), eq(chatMessages.workspaceId, workspaceId))).orderBy(asc(chatMessages.idx));
-  const systemPromptOf = async (workspaceId: string) => (await db.select().from(chatSettings).where(eq(chatSettings.workspaceId, workspaceId)))[0]?.systemPrompt ?? null;
+  // Read on every question; like quotas, a few seconds of staleness per pod (for a change made on another pod) saves
+  // a query per answer. A change through this pod clears its entry at once.
+  const promptCache = new Map<string, { at: number; prompt: string | null }>();
+  const systemPromptOf = async (workspaceId: string) => {
+    const hit = promptCache.get(workspaceId);
+    if (hit && Date.now() - hit.at < 5_000) return hit.prompt;
+    const prompt = (await db.select().from(chatSettings).where(eq(chatSettings.workspaceId, workspaceId)))[0]?.systemPrompt ?? null;
+    if (promptCache.size >= 10_000) promptCache.clear();
+    promptCache.set(workspaceId, { at: Date.now(), prompt });
+    return prompt;
+  };
 
   // ── streaming core ─────────────────────────────────────────────────────────────────────────────────────────────
   /** Runs the agent with metrics: time to first token and tokens per second by provider. */
@@ -360,6 +370,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     setSettings: async ({ workspaceId, systemPrompt }) => {
       const value = systemPrompt?.trim() ? systemPrompt.trim() : null;
       await db.insert(chatSettings).values({ workspaceId, systemPrompt: value }).onConflictDoUpdate({ target: chatSettings.workspaceId, set: { systemPrompt: value, updatedAt: new Date() } });
+      promptCache.delete(workspaceId);
       return settingsOut(value);
     },
 
