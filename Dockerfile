@@ -54,6 +54,12 @@ RUN npm prune --omit=dev --no-audit --no-fund \
         [ -d "$d/linux" ] && find "$d/linux" -mindepth 1 -maxdepth 1 ! -name "$arch" -exec rm -rf {} +; \
       done; \
       rm -f node_modules/onnxruntime-web/dist/*.wasm; \
+      # node-llama-cpp (llamacpp adapters): only this platform's prebuilt llama.cpp, not the other architectures'
+      # (~33 MB), nor the llama.cpp sources it would build from (~35 MB; docupod never builds: build 'never').
+      for d in node_modules/@node-llama-cpp/*; do \
+        [ "$d" = "node_modules/@node-llama-cpp/linux-$arch" ] || rm -rf "$d"; \
+      done; \
+      rm -f node_modules/node-llama-cpp/llama/gitRelease.bundle; \
     fi \
  && rm -rf /root/.npm
 

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, CHART, IMAGE, k8sTools, podmanEnv, run, uniqueName } from './tools.js';
+import { buildTinyGguf } from '../fixtures/tiny-gguf.js';
 
 // The container image, built with podman from the working tree and run for real (shared/docs/containers.md):
 // read-only root, no capabilities, non-root; then the chart's embedded Deployment under `podman kube play`.
@@ -61,6 +62,35 @@ suite('container image', () => {
     expect(cfg.Labels['org.opencontainers.image.revision']).toMatch(/^[0-9a-f]{40}$|^unknown$/);
     expect(JSON.stringify(cfg.Env)).not.toMatch(/NODE_EXTRA_CA_CERTS/);
   });
+
+  it('runs llama.cpp in process (llamacpp adapters) from the pruned image: read-only, non-root, CPU prebuilt binary', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'docupod-image-gguf-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(path.join(dir, 'tiny-llama.gguf'), buildTinyGguf());
+    // A file, not `node -e`: node-llama-cpp re-runs process.execArgv to test its binary.
+    writeFileSync(
+      path.join(dir, 'check.mjs'),
+      `import { getLlama, LlamaChat } from '/app/node_modules/node-llama-cpp/dist/index.js';
+const llama = await getLlama({ gpu: false, build: 'never' });
+const model = await llama.loadModel({ modelPath: '/models/tiny-llama.gguf' });
+const context = await model.createContext({ contextSize: 256, threads: 1 });
+const chat = new LlamaChat({ contextSequence: context.getSequence() });
+const r = await chat.generateResponse([{ type: 'user', text: 'hello' }, { type: 'model', response: [] }], { temperature: 0, maxTokens: 5 });
+console.log(JSON.stringify({ gpu: llama.gpu, buildType: llama.buildType, text: r.response }));
+`,
+    );
+    // Readable by the container's uid 1000 (mkdtemp makes the directory 0700).
+    chmodSync(dir, 0o755);
+    for (const f of ['tiny-llama.gguf', 'check.mjs']) chmodSync(path.join(dir, f), 0o644);
+    const r = run('podman', [
+      'run', '--rm', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '1000:1000', '--network', 'none',
+      '-v', `${dir}:/models:ro`, '-w', '/app', '--entrypoint', 'node', IMAGE, '/models/check.mjs',
+    ], { env });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(out).toMatchObject({ gpu: false, buildType: 'prebuilt' });
+    expect(out.text.trim().length).toBeGreaterThan(0);
+  }, 180_000);
 
   it('runs read-only, without capabilities, as non-root: probes, sign-up, upload, SIGTERM within 10 s', async () => {
     const name = uniqueName('docupod-image-test');
