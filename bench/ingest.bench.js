@@ -1,9 +1,14 @@
 // Ingestion throughput of the Debian Reference HTML corpus (apt-get install debian-reference-en), same machine and
 // run, two pipelines:
 // - docupod: the real path minus HTTP — originals into the local blob store, IngestService.submit (content hash,
-//   document rows, durable jobs), the job queue (2 workers) running the ingest pipeline: HTML parsed in the worker
-//   pool, structure-aware chunks, written with tsvectors and BM25 statistics to PGlite (file-backed), each document
-//   flipped to indexed in one transaction. The clock stops when every document is indexed.
+//   document rows, durable jobs), the job queue (2 workers: BENCH_INGEST_WORKERS) running the ingest pipeline: HTML
+//   parsed and chunked in the worker pool (2 threads: BENCH_PARSER_THREADS), written with tsvectors, postings and
+//   BM25 statistics to PGlite (file-backed), each document flipped to indexed in one transaction. The clock stops
+//   when every document is indexed.
+//   Where the time goes (profiled, Nov 2026): PGlite runs Postgres single-threaded on the main thread, and ~85% of
+//   that thread is Postgres itself: per document one INSERT … SELECT whose cost is mostly the postings rows (one per
+//   lexeme and chunk, ~52,000 here, each with its primary-key, chunk-index and foreign-key work), to_tsvector, and
+//   the term statistics. The parser threads (cold JIT in a fresh pool) take most of the rest.
 // - LangChain.js: the same files' text (htmlparser2), RecursiveCharacterTextSplitter (1,000 characters, 128 overlap
 //   ≈ docupod's 256 tokens / 32), and a MiniSearch index of the chunks, all in memory, nothing durable.
 // Medians over BENCH_ROUNDS runs (default 3), each on a fresh database.
@@ -18,6 +23,8 @@ import { benchDatabase, corpusFiles, dist, htmlText, machine, median } from './l
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WORKERS = Number(process.env.BENCH_INGEST_WORKERS ?? 2);
+/** Parser worker threads (the server's DOCUPOD_INGEST_PARSER_THREADS, default 2). */
+const PARSER_THREADS = Number(process.env.BENCH_PARSER_THREADS ?? 2);
 
 /**
  * CPU seconds of this process (every thread: main, parser workers) since c0. On a shared machine the wall clock
@@ -45,7 +52,7 @@ async function docupodOnce(files) {
   const blobs = new LocalBlobStore(blobDir);
   const chunkOptions = { chunkTokens: 256, overlapTokens: 32 };
   // As the server does (src/modules/inits.ts): the parser workers chunk too.
-  const parsers = new ParserPool({ size: 2, limits: DEFAULT_LIMITS, chunk: chunkOptions });
+  const parsers = new ParserPool({ size: PARSER_THREADS, limits: DEFAULT_LIMITS, chunk: chunkOptions });
   const log = silentLogger();
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const queue = new JobQueue({ db: b.db, log, metrics, pollMs: 20 });
