@@ -217,7 +217,7 @@ export async function run() {
     console.log(`  added overhead per token (medians): CPU ${signed(pct(dc, rc))} (ratio ${(dc / rc).toFixed(3)}), wall ${signed(pct(dw, rw))} (ratio ${(dw / rw).toFixed(3)}); goal ≤ 5 % (CPU): ${pct(dc, rc) <= 5 ? 'met' : 'NOT met'}`);
     console.log(`  fastest runs: CPU ${us(rcMin).trim()} direct vs ${us(dcMin).trim()} docupod (${signed(pct(dcMin, rcMin))}), wall ${us(rwMin).trim()} vs ${us(dwMin).trim()} (${signed(pct(dwMin, rwMin))})`);
     console.log(`  runs, wall µs/token: docupod ${a.map((x) => (x * 1000).toFixed(0)).join(' ')} | direct ${b.map((x) => (x * 1000).toFixed(0)).join(' ')}`);
-    console.log(`  (CPU time is this process's user+system time, so other load on a shared machine barely moves it; wall time does)`);
+    console.log(`  (CPU time is this process's user+system time: less disturbed than wall time by other load on a shared machine, not immune)`);
     console.log(`  RSS ${mb(rssStart)} before loading, ${mb(rssLoaded)} with the model loaded through docupod (load incl. header check and probe process: ${loadMs.toFixed(0)} ms)`);
     await llm.close();
     if (process.env.BENCH_SKIP_SERVER !== "1") await serverSide({ modelPath, dir, direct });
