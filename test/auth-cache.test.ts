@@ -41,6 +41,7 @@ describe('auth cache: changes through the API apply at once', () => {
     const u = await signup(s.app, 'plain@example.com');
     expect((await as(s.app, u)({ method: 'PATCH', url: `/api/users/${admin.userId}`, payload: { disabled: true } })).statusCode).toBe(403);
     expect((await as(s.app, admin)({ method: 'PATCH', url: '/api/users/00000000-0000-4000-8000-000000000000', payload: { disabled: true } })).statusCode).toBe(404);
+    expect((await as(s.app, admin)({ method: 'PATCH', url: `/api/users/${admin.userId}`, payload: { disabled: true } })).statusCode).toBe(409);
   });
 
   it('answers 401 for a revoked key on the very next request', async () => {

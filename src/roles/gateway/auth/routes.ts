@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { fail } from '../../../core/errors.js';
 import { redactedConfig } from '../../../config/schema.js';
 import { authenticate, principalOf, requireAdmin, userOf } from './plugin.js';
 import {
@@ -155,7 +156,10 @@ export const accountRoutes: FastifyPluginAsync<{ auth: AuthService }> = async (f
       },
     },
     async (request) => {
-      requireAdmin(request);
+      const p = requireAdmin(request);
+      // An admin locking themselves out could leave the instance without one.
+      if (request.params.id === p.userId && (request.body.disabled === true || request.body.role === 'member'))
+        throw fail.conflict('you cannot disable or demote your own account: ask another admin');
       return toUser(await auth.updateUser(request.params.id, request.body));
     },
   );
