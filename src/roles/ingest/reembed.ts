@@ -224,26 +224,24 @@ export function createReembedder(deps: ReembedDeps) {
           and not exists (select 1 from staged_embeddings s where s.chunk_id = c.id and s.embedder = ${target}) limit 1`),
       );
       if (missing) return -1;
-      const staged = rowsOf<{ chunk_id: string; document_id: string; vector: string }>(
-        await tx.execute(sql`select s.chunk_id, c.document_id, s.vector from staged_embeddings s join chunks c on c.id = s.chunk_id
-          where s.workspace_id = ${workspaceId} and s.embedder = ${target} order by c.document_id, c.idx`),
-      );
       await tx.execute(sql`delete from chunk_embeddings where workspace_id = ${workspaceId}`);
-      for (let i = 0; i < staged.length; ) {
-        const documentId = staged[i]!.document_id;
-        const chunkIds: string[] = [];
-        const embeddings: number[][] = [];
-        for (; i < staged.length && staged[i]!.document_id === documentId; i++) {
-          chunkIds.push(staged[i]!.chunk_id);
-          embeddings.push(JSON.parse(staged[i]!.vector) as number[]);
-        }
-        await writeEmbeddings(txDb, { workspaceId, documentId, chunkIds, embeddings });
+      // Document by document, so memory holds one document's vectors at a time (the transaction holds them all).
+      const docs = rowsOf<{ document_id: string }>(await tx.execute(sql`select distinct document_id from chunks where workspace_id = ${workspaceId}`));
+      let moved = 0;
+      for (const { document_id: documentId } of docs) {
+        const staged = rowsOf<{ chunk_id: string; vector: string }>(
+          await tx.execute(sql`select s.chunk_id, s.vector from staged_embeddings s join chunks c on c.id = s.chunk_id
+            where c.document_id = ${documentId} and s.embedder = ${target} order by c.idx`),
+        );
+        if (staged.length === 0) continue;
+        await writeEmbeddings(txDb, { workspaceId, documentId, chunkIds: staged.map((r) => r.chunk_id), embeddings: staged.map((r) => JSON.parse(r.vector) as number[]) });
+        moved += staged.length;
       }
       await tx.execute(sql`delete from staged_embeddings where workspace_id = ${workspaceId}`);
       await tx.execute(sql`update workspace_embedders set embedder = ${target}, dims = ${dims[0] ?? null}, target = null,
-          chunks_done = ${staged.length}, chunks_total = ${staged.length}, error = null, updated_at = now()
+          chunks_done = ${moved}, chunks_total = ${moved}, error = null, updated_at = now()
         where workspace_id = ${workspaceId}`);
-      return staged.length;
+      return moved;
     });
     if (moved < 0) return false;
     log.info({ embedder: target, dims: dims[0], chunks: moved, swapMs: Math.round(performance.now() - t0) }, 're-embedding finished: the new vectors are searchable');
