@@ -7,8 +7,8 @@
 //   when every document is indexed.
 //   Where the time goes (profiled, Nov 2026): PGlite runs Postgres single-threaded on the main thread, and ~85% of
 //   that thread is Postgres itself: per document one INSERT … SELECT whose cost is mostly the postings rows (one per
-//   lexeme and chunk, ~52,000 here, each with its primary-key, chunk-index and foreign-key work), to_tsvector, and
-//   the term statistics. The parser threads (cold JIT in a fresh pool) take most of the rest.
+//   lexeme and chunk, ~52,000 here, each in two B-trees), to_tsvector, and the term statistics. The parser threads
+//   (cold JIT in a fresh pool) take most of the rest.
 // - LangChain.js: the same files' text (htmlparser2), RecursiveCharacterTextSplitter (1,000 characters, 128 overlap
 //   ≈ docupod's 256 tokens / 32), and a MiniSearch index of the chunks, all in memory, nothing durable.
 // Medians over BENCH_ROUNDS runs (default 3), each on a fresh database.
