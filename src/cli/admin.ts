@@ -10,7 +10,7 @@ export function commandConfig(): Config {
 
 export async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
   const { storage } = config;
-  const database = await openDatabase({ url: storage.databaseUrl, dataDir: storage.dataDir, poolMax: 2, pgliteSharedBuffers: storage.pgliteSharedBuffers });
+  const database = await openDatabase({ url: storage.databaseUrl, dataDir: storage.dataDir, poolMax: 2, pgliteSharedBuffers: storage.pgliteSharedBuffers, pgliteWasmTiering: storage.pgliteWasmTiering });
   try {
     return await fn(database);
   } finally {

@@ -32,6 +32,14 @@ describe('loadConfig', () => {
     expect(llm.message).toMatch(/extractive.*openai.*ollama.*llamacpp/);
   });
 
+  it('resolves PGlite WASM tiering: off for lexical-only, on with an embedder, or as set', () => {
+    expect(loadConfig({}).storage.pgliteWasmTiering).toBe(false);
+    expect(loadConfig({ DOCUPOD_EMBED_PROVIDER: 'ollama' }).storage.pgliteWasmTiering).toBe(true);
+    expect(loadConfig({ DOCUPOD_PGLITE_WASM_TIERING: 'on' }).storage.pgliteWasmTiering).toBe(true);
+    expect(loadConfig({ DOCUPOD_EMBED_PROVIDER: 'ollama', DOCUPOD_PGLITE_WASM_TIERING: 'off' }).storage.pgliteWasmTiering).toBe(false);
+    expect(configError({ DOCUPOD_PGLITE_WASM_TIERING: 'fast' }).message).toMatch(/DOCUPOD_PGLITE_WASM_TIERING="fast".*auto.*on.*off/s);
+  });
+
   it('reports every problem at once', () => {
     const err = configError({ DOCUPOD_PORT: '-1', DOCUPOD_SIGNUP: 'maybe', DOCUPOD_BODY_LIMIT: 'lots', DOCUPOD_METRICS_ENABLED: 'perhaps' });
     expect(err.issues.map((i) => i.variable).sort()).toEqual(['DOCUPOD_BODY_LIMIT', 'DOCUPOD_METRICS_ENABLED', 'DOCUPOD_PORT', 'DOCUPOD_SIGNUP']);

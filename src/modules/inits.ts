@@ -52,6 +52,7 @@ const initDb: Init = async (ctx) => {
     dataDir: storage.dataDir,
     poolMax: storage.poolMax,
     pgliteSharedBuffers: storage.pgliteSharedBuffers,
+    pgliteWasmTiering: storage.pgliteWasmTiering,
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();

@@ -78,6 +78,20 @@ describe('storage on the pg driver with pgvector (PGlite over the wire protocol)
   });
 });
 
+describe('PGlite on the baseline WASM compiler only (DOCUPOD_PGLITE_WASM_TIERING=off)', () => {
+  it('migrates and answers the same SQL, vector math included', async () => {
+    const database = await openDatabase({ pgliteWasmTiering: false });
+    try {
+      await database.migrate();
+      expect(database.vectorEnabled).toBe(true);
+      const rows = rowsOf<{ d: number }>(await database.db.execute(sql`select '[1,0,0]'::vector <=> '[1,0,1]'::vector as d`));
+      expect(Number(rows[0]!.d)).toBeCloseTo(1 - 1 / Math.sqrt(2), 6);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
 describe('storage errors', () => {
   it('names the server and hides the password when Postgres cannot be reached', async () => {
     await expect(openDatabase({ url: 'postgres://app:s3cret@127.0.0.1:1/docupod' })).rejects.toThrow(
