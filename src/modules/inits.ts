@@ -15,7 +15,7 @@ import { createIngestService, INGEST_JOB, IngestPayload } from '../roles/ingest/
 import { createIngestPipeline } from '../roles/ingest/pipeline.js';
 import { chunkForIndex } from '../roles/ingest/chunks.js';
 import { createReembedder, reconcileEmbedders, REEMBED_JOB, ReembedPayload } from '../roles/ingest/reembed.js';
-import { ParserPool } from '../roles/ingest/parse/index.js';
+import { ParserPool } from '../roles/ingest/parse/pool.js';
 import type { BlobStore } from '../adapters/blob/blob-store.js';
 import { LocalBlobStore } from '../adapters/blob/local.js';
 import { PostgresBlobStore } from '../adapters/blob/postgres.js';
