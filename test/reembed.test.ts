@@ -35,8 +35,13 @@ function bagOfWords(text: string, model: string): number[] {
 async function openBackend(backend: 'pglite' | 'pg'): Promise<TestDatabase> {
   if (backend === 'pglite') return freshDatabase('pglite');
   const wire = await startPgliteWireServer();
-  const database = await openDatabase({ url: wire.url, poolMax: 4 });
-  await database.migrate();
+  // One connection: PGlite's socket server runs every connection on one session and interleaves their extended-
+  // protocol messages ("bind message supplies 2 parameters, but prepared statement requires 3") when they overlap.
+  // (Migrating takes two: one holds the advisory lock.)
+  const migrator = await openDatabase({ url: wire.url, poolMax: 2 });
+  await migrator.migrate();
+  await migrator.close();
+  const database = await openDatabase({ url: wire.url, poolMax: 1 });
   return {
     database,
     close: async () => {
