@@ -139,6 +139,11 @@ describe.each(['pglite', 'pg'] as const)('%s', (backend) => {
       expect(await vectors()).toEqual([]);
       const lexical = await api()({ method: 'POST', url: `/api/workspaces/${ws.slug}/search`, payload: { query: 'tomatoes compost', mode: 'lexical', k: 3 } });
       expect(lexical.json().results[0].source).toBe('garden.md');
+      // Hybrid search answers lexically and says why vector search sat out.
+      const hybrid = await api()({ method: 'POST', url: `/api/workspaces/${ws.slug}/search`, payload: { query: 'tomatoes compost', mode: 'hybrid', k: 3 } });
+      expect(hybrid.statusCode, hybrid.body).toBe(200);
+      expect(hybrid.json().results[0].source).toBe('garden.md');
+      expect(hybrid.json().notes).toEqual([expect.stringMatching(/vector search is paused .* re-embedded with openai:embed-16 \(\d+\/\d+ chunks\)/)]);
 
       // Restart with the same configuration (once the hung request has arrived, so it counts before the restart): the
       // job continues with the chunks still missing a vector.
@@ -159,6 +164,7 @@ describe.each(['pglite', 'pg'] as const)('%s', (backend) => {
       const r = await api()({ method: 'POST', url: `/api/workspaces/${ws.slug}/search`, payload: { query: 'which soil and water do tomatoes need', mode: 'vector', k: 3 } });
       expect(r.statusCode, r.body).toBe(200);
       expect(r.json().results[0].source).toBe('garden.md');
+      expect(r.json().notes).toBeUndefined();
     }, 120_000);
 
     it('indexes a document uploaded after the swap with the new embedder', async () => {

@@ -156,6 +156,7 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
     query,
     rewrittenBy: by,
     mode: search.mode,
+    ...(search.notes?.length ? { retrievalNotes: search.notes } : {}),
     retrievalMs: round(retrievalMs),
     results: search.results.map((r) => ({ chunkId: r.chunkId, documentId: r.documentId, source: r.source, score: r.score, n: used.find((u) => u.r.chunkId === r.chunkId)?.n ?? null })),
     relevant,

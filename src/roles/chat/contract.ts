@@ -36,6 +36,8 @@ export const RetrievalTrace = z.object({
   query: z.string(),
   rewrittenBy: z.enum(['none', 'llm', 'heuristic']),
   mode: z.string(),
+  /** Retrieval's own notes, e.g. vector search paused while the workspace re-embeds. */
+  retrievalNotes: z.array(z.string()).optional(),
   retrievalMs: z.number(),
   results: z.array(z.object({ chunkId: z.uuid(), documentId: z.uuid(), source: z.string(), score: z.number(), n: z.number().int().nullable() })),
   /** False when nothing retrieved matched the question and the answer says so without calling the model. */

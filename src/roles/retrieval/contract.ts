@@ -41,6 +41,8 @@ export const SearchResponse = z.object({
   results: z.array(SearchResult),
   mode: SearchMode,
   tookMs: z.number(),
+  /** Why the search ran differently from what was asked, e.g. vector search paused while the workspace re-embeds. */
+  notes: z.array(z.string()).optional(),
 });
 export type SearchResponse = z.infer<typeof SearchResponse>;
 

@@ -6,6 +6,7 @@ import type { Embedder } from '../../adapters/embed/embedder.js';
 import type { ImplOf } from '../../http/contract.js';
 import { Histogram, metric, type Registry } from '../../observability/metrics.js';
 import { rowsOf, type Db } from '../../storage/database.js';
+import { embeddingStatus } from '../../storage/workspace-embedders.js';
 import { DEFAULT_BM25, lexicalSearch, type Bm25Params } from './lexical.js';
 import { vectorSearch } from './vector.js';
 import type { Row } from './row.js';
@@ -46,9 +47,21 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
   const lexical = (workspaceId: string, req: SearchRequest, limit: number) =>
     lexicalSearch(db, { workspaceId, req, limit, language: deps.language, bm25, filters: filters(req) });
 
-  const vector = async (workspaceId: string, req: SearchRequest, limit: number): Promise<Row[]> => {
+  const vector = async (workspaceId: string, req: SearchRequest, limit: number, notes: string[]): Promise<Row[]> => {
     if (!canVector())
       throw new DocupodError(Problems.badRequest, deps.vectorEnabled ? 'vector search needs an embedder: set DOCUPOD_EMBED_PROVIDER' : 'vector search needs pgvector in the database; this one is lexical-only');
+    // Vectors of two embedders (or dimensions) must never be compared: while the ingest role re-embeds a workspace,
+    // or while this pod's embedder differs from the one recorded (e.g. mid rolling update), vector search sits out
+    // and says why instead of ranking by meaningless distances.
+    const status = await embeddingStatus(db, workspaceId);
+    if (status?.state === 'reembedding') {
+      notes.push(`vector search is paused while this workspace is re-embedded with ${status.target} (${status.chunksDone}/${status.chunksTotal} chunks)`);
+      return [];
+    }
+    if (status && status.embedder !== deps.embedder!.id) {
+      notes.push(`vector search skipped: this workspace's vectors were made with ${status.embedder}, this server embeds with ${deps.embedder!.id}`);
+      return [];
+    }
     const [q] = await deps.embedder!.embed([req.query]);
     return vectorSearch(db, { workspaceId, query: q!, limit, efSearch: deps.efSearch, filters: filters(req) });
   };
@@ -86,11 +99,12 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
       const mode: SearchMode = req.mode ?? (canVector() ? 'hybrid' : 'lexical');
       const t0 = performance.now();
       let results: SearchResult[];
+      const notes: string[] = [];
       if (mode === 'lexical') results = (await lexical(workspaceId, req, req.k)).map((r) => toResult(r, Number(r.score)));
-      else if (mode === 'vector') results = (await vector(workspaceId, req, req.k)).map((r) => toResult(r, Number(r.score)));
+      else if (mode === 'vector') results = (await vector(workspaceId, req, req.k, notes)).map((r) => toResult(r, Number(r.score)));
       else {
         const depth = Math.max(req.k * 4, 40);
-        const [lex, vec] = await Promise.all([lexical(workspaceId, req, depth), vector(workspaceId, req, depth)]);
+        const [lex, vec] = await Promise.all([lexical(workspaceId, req, depth), vector(workspaceId, req, depth, notes)]);
         results = reciprocalRankFusion([lex, vec], (r) => r.chunk_id)
           .slice(0, req.k)
           .map((f) => toResult(f.item, f.score));
@@ -99,7 +113,7 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
       const tookMs = performance.now() - t0;
       latency.observe({ mode }, tookMs / 1000);
       returned.observe({ mode }, results.length);
-      return { results, mode, tookMs: Math.round(tookMs * 100) / 100 };
+      return { results, mode, tookMs: Math.round(tookMs * 100) / 100, ...(notes.length ? { notes } : {}) };
     },
   };
 }
