@@ -128,21 +128,25 @@ export async function postJson(args: PostJsonArgs): Promise<unknown> {
       continue;
     }
 
-    throw (
-      args.describeError?.(status, message, body) ??
-      new DocupodError(
-        status === 400 || status === 413 || status === 422 ? Problems.badRequest : Problems.llmUnavailable,
-        `${args.label} at ${where} refused the request (${status}): ${message}`,
-        { retryable: false, upstreamStatus: status },
-      )
-    );
+    throw args.describeError?.(status, message, body) ?? refusedError(args.label, where, status, message);
   }
+  throw retriesExhausted(last!, attempts);
+}
 
-  // Retries exhausted: the last error is the one worth reporting; internal hints do not leak into the problem body.
-  const err = last!;
-  delete err.extra.retryAfterMs;
-  if (attempts > 1) err.message += ` (gave up after ${attempts} attempts)`;
-  throw err;
+/** A non-retryable upstream answer (4xx other than 408/429): the caller's input when the upstream says so. */
+export function refusedError(label: string, where: string, status: number, message: string): DocupodError {
+  return new DocupodError(
+    status === 400 || status === 413 || status === 422 ? Problems.badRequest : Problems.llmUnavailable,
+    `${label} at ${where} refused the request (${status}): ${message}`,
+    { retryable: false, upstreamStatus: status },
+  );
+}
+
+/** Retries exhausted: the last error is the one worth reporting; internal hints do not leak into the problem body. */
+export function retriesExhausted(last: DocupodError, attempts: number): DocupodError {
+  delete last.extra.retryAfterMs;
+  if (attempts > 1) last.message += ` (gave up after ${attempts} attempts)`;
+  return last;
 }
 
 /** Exponential backoff with "equal jitter": half the step is fixed, half random, so retries from many workers spread. */

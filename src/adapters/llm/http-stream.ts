@@ -5,7 +5,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { DocupodError, Problems, type ProblemExtras } from '../../core/errors.js';
-import { backoff, definedOnly, parseRetryAfter, redactUrl, sleep } from '../embed/http-client.js';
+import { backoff, definedOnly, parseRetryAfter, redactUrl, refusedError, retriesExhausted, sleep } from '../embed/http-client.js';
 
 // node:http rather than fetch: a token through undici's fetch (WHATWG streams, an abort signal per request, a
 // transferable body) cost ~43 µs of CPU against ~25 µs with node:http in a side-by-side test (400 streams at
@@ -144,19 +144,9 @@ export async function openStream(args: OpenStreamArgs): Promise<OpenStream> {
       if (retryAfterMs !== undefined && retryAfterMs > o.maxRetryAfterMs) break;
       continue;
     }
-    throw (
-      args.describeError?.(status, message) ??
-      new DocupodError(
-        status === 400 || status === 413 || status === 422 ? Problems.badRequest : Problems.llmUnavailable,
-        `${args.label} at ${where} refused the request (${status}): ${message}`,
-        { retryable: false, upstreamStatus: status },
-      )
-    );
+    throw args.describeError?.(status, message) ?? refusedError(args.label, where, status, message);
   }
-  const err = last!;
-  delete err.extra.retryAfterMs;
-  if (attempts > 1) err.message += ` (gave up after ${attempts} attempts)`;
-  throw err;
+  throw retriesExhausted(last!, attempts);
 }
 
 async function* readLines(
