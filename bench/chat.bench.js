@@ -21,6 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
+import { api, median } from './lib/common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -41,10 +42,6 @@ Backups are kept for 30 days. Nightly snapshots of every workspace are stored in
 snapshot takes about ten minutes. Ask an instance admin to restore a workspace from a backup.
 `;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const quantile = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(p * s.length))];
@@ -109,17 +106,6 @@ async function waitHttp(url, child, timeoutMs = 30_000) {
 
 // A shell that raises the open-files limit as far as it may, then execs the program (2000 streams need > 4000 fds).
 const withFds = (cmd) => ['-c', `ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${cmd}`];
-
-async function api(base, method, p, { token, body } = {}) {
-  const r = await fetch(base + p, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
 
 // ── 1. time to first token ──────────────────────────────────────────────────────────────────────────────────────
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 4 });

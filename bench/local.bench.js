@@ -18,6 +18,7 @@ import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { api, median } from './lib/common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -27,10 +28,6 @@ const TOKENS = num('BENCH_TOKENS', 800);
 const THREADS = num('BENCH_THREADS', 1);
 const MESSAGES = [{ role: 'user', content: 'hello world, tell me about the backup' }];
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const mb = (n) => `${(n / 1024 / 1024).toFixed(0)} MB`;
 
 /** The test fixture, transpiled with the project's TypeScript (a devDependency, as benches are). */
@@ -57,17 +54,6 @@ function procStats(pid) {
   const ticks = Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
   const rssPages = Number(f[21]); // field 24
   return { cpuMs: ticks * 10, rss: rssPages * 4096 };
-}
-
-async function api(base, method, p, { token, body } = {}) {
-  const r = await fetch(base + p, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
 }
 
 /** Streams one answer over /v1/chat/completions; wall ms per content event after the first, and the text. */
