@@ -1,26 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llmUsage } from '../src/storage/schema-chat.js';
 import { as, createWorkspace, signup, type Session } from './fixtures/auth.js';
+import { uploadIndexed } from './fixtures/documents.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
 
 // Token usage is buffered in memory and written once a second (src/roles/chat/usage.ts). Through the API that must
 // not show: every answer counted once, budgets enforced before the write, nothing lost when the server stops.
 
-async function seed(srv: TestServer, who: Session, slug: string) {
-  const form = new FormData();
-  form.append('file', new Blob(['# Backup guide\n\n## Nightly dumps\n\nRun pg_dump every night and keep the archives for thirty days. Restore a dump with pg_restore.\n']), 'backup.md');
-  const req = new Request('http://x/', { method: 'POST', body: form });
-  const res = await as(srv.app, who)({ method: 'POST', url: `/api/workspaces/${slug}/documents`, payload: Buffer.from(await req.arrayBuffer()), headers: { 'content-type': req.headers.get('content-type')! } });
-  expect(res.statusCode, res.body).toBe(202);
-  const id = res.json().documents[0].id;
-  for (let i = 0; i < 200; i++) {
-    const doc = (await as(srv.app, who)({ url: `/api/workspaces/${slug}/documents/${id}` })).json();
-    if (doc.state === 'indexed') return;
-    if (doc.state === 'failed') throw new Error(doc.error);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('not indexed');
-}
+const seed = (srv: TestServer, who: Session, slug: string) => uploadIndexed(srv, who, slug, 'backup.md', '# Backup guide\n\n## Nightly dumps\n\nRun pg_dump every night and keep the archives for thirty days. Restore a dump with pg_restore.\n');
 
 const ask = async (s: TestServer, who: Session, slug: string) => {
   const chatId = (await as(s.app, who)({ method: 'POST', url: `/api/workspaces/${slug}/chats`, payload: {} })).json().id as string;
