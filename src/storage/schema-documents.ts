@@ -141,6 +141,11 @@ export const indexStats = pgTable('index_stats', {
   workspaceId: uuid('workspace_id').primaryKey().references(() => workspaces.id, { onDelete: 'cascade' }),
   chunks: integer('chunks').notNull().default(0),
   lexemes: bigint('lexemes', { mode: 'number' }).notNull().default(0),
+  /**
+   * Changes (from the sequence index_version_seq, so a value is never reused) in the transaction of every write to
+   * the workspace's postings: the retrieval role's in-memory postings cache compares it on every query.
+   */
+  version: bigint('version', { mode: 'number' }).notNull().default(0),
 });
 
 /**

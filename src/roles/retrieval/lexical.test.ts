@@ -123,7 +123,7 @@ describe('top-k pruning', () => {
       await writeDocumentIndex(db, { workspaceId: ws, documentId: id, title: null, language: 'english', chunks });
     }
     const run = (query: string, prune: boolean) =>
-      createRetrievalService({ db, vectorEnabled: false, language: 'english', metrics: createMetricsRegistry({ defaultMetrics: false }), version: 'test', ready: async () => true, bm25: { prune } })
+      createRetrievalService({ db, vectorEnabled: false, language: 'english', metrics: createMetricsRegistry({ defaultMetrics: false }), version: 'test', ready: async () => true, bm25: { prune }, lexicalCacheBytes: 0 })
         .search({ workspaceId: ws, query, k: 10, highlight: false, mode: 'lexical' })
         .then((r) => r.results.map((x) => [x.chunkId, x.score]));
     for (const query of ['debian sudo', 'debian kernel module', 'kernel module package', 'debian firewall backup mirror', 'kernel', 'locale debian', 'printer sudo kernel debian'])

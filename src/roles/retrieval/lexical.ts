@@ -3,6 +3,7 @@ import { rowsOf, type Db } from '../../storage/database.js';
 import type { SearchRequest } from './contract.js';
 import type { Row } from './row.js';
 import { identifierText } from '../../core/identifiers.js';
+import { scoreCached, type PostingsCache } from './postings-cache.js';
 
 export interface Bm25Params {
   k1: number;
@@ -66,18 +67,18 @@ const floatArray = (xs: number[]) => sql`${`{${xs.map((x) => x.toPrecision(17)).
  */
 export async function lexicalSearch(
   db: Db,
-  args: { workspaceId: string; req: SearchRequest; limit: number; language: string; bm25: Bm25Params; filters: SQL },
+  args: { workspaceId: string; req: SearchRequest; limit: number; language: string; bm25: Bm25Params; filters: SQL; cache?: PostingsCache },
 ): Promise<Row[]> {
   const { workspaceId, req, limit, bm25 } = args;
   const cfg = args.language;
   // The query's lexemes (stemmed as the index was, identifiers whole and split) with the positions of its words,
   // their document frequencies and the workspace's totals, in one round trip.
-  const found = rowsOf<{ lexeme: string; positions: number[] | null; extra: boolean; df: number | null; n: number | null; lexemes: number | null }>(
+  const found = rowsOf<{ lexeme: string; positions: number[] | null; extra: boolean; df: number | null; n: number | null; lexemes: number | null; version: string | null }>(
     await db.execute(sql`
       with q as (
         select u.lexeme, u.positions, false as extra from unnest(to_tsvector(${cfg}::regconfig, ${req.query})) u
         union all select u.lexeme, null, true from unnest(to_tsvector(${cfg}::regconfig, ${identifierText(req.query)})) u)
-      select q.lexeme, q.positions, q.extra, ts.df, st.chunks as n, st.lexemes::float8 as lexemes
+      select q.lexeme, q.positions, q.extra, ts.df, st.chunks as n, st.lexemes::float8 as lexemes, st.version::text as version
       from q left join term_stats ts on ts.workspace_id = ${workspaceId} and ts.term = q.lexeme
       left join index_stats st on st.workspace_id = ${workspaceId}`),
   );
@@ -96,6 +97,20 @@ export async function lexicalSearch(
   const pairs = bm25.proximityWeight > 0 ? proximityPairs(found.filter((t) => !t.extra && t.positions).map((t) => ({ lexeme: t.lexeme, positions: t.positions! }))) : [];
   const depth = Math.max(limit * bm25.proximityDepth, 50);
   const bound = (ts: Term[]) => maxScore(ts, bm25);
+
+  // The postings cache when it holds this version of the workspace's index (filters go to SQL, which joins chunks
+  // and documents for them).
+  const filtered = Boolean(req.documentIds?.length || req.sources?.length);
+  if (args.cache?.enabled && !filtered && stats.version !== null) {
+    const got = await args.cache.get(workspaceId, stats.version, terms);
+    if (got) {
+      const top = scoreCached(got.entry, got.postings, terms.map((t) => t.idf * (bm25.k1 + 1)), bm25Parts(bm25, avgdl), depth);
+      if (top.length === 0) return [];
+      const bm = sql`bm(id, score) as (select * from unnest(${`{${top.map((t) => t.id).join(',')}}`}::uuid[], ${floatArray(top.map((t) => t.score))})),
+          theta as (select null::float8 as t)`;
+      return (await finish(db, { terms, bm25, bm, pairs, limit })).rows;
+    }
+  }
 
   // Non-essential: the longest run of common lexemes whose bounds add up to less than the rarest lexeme's IDF (a
   // chunk with that lexeme once, at average length, scores about its IDF), as long as the rarer ones still have
@@ -135,12 +150,8 @@ async function scoreTop(
   const rest = terms.slice(0, common);
   // Per posting: w × tf' / (tf' + a + c·dl), with w = idf × (k1 + 1), a = k1(1 − b), c = k1·b / avgdl and
   // tf' = tf + (headingBoost − 1) × tf_head; the IDFs come from term_stats, computed once per query.
-  const hb = bm25.headingBoost - 1;
-  const a = bm25.k1 * (1 - bm25.b);
-  const c = (bm25.k1 * bm25.b) / o.avgdl;
+  const { hb, a, c } = bm25Parts(bm25, o.avgdl);
   const contribution = sql`q.w * (p.tf + ${hb}::float8 * p.tf_head) / ((p.tf + ${hb}::float8 * p.tf_head) + ${a}::float8 + ${c}::float8 * p.dl)`;
-  const q = sql`q(term, idf, w) as (select * from unnest(${textArray(terms.map((t) => t.term))}, ${floatArray(terms.map((t) => t.idf))},
-      ${floatArray(terms.map((t) => t.idf * (bm25.k1 + 1)))}))`;
   // Filters refer to c (chunks) and d (documents): join them only when a filter needs them.
   const filtered = Boolean(o.args.req.documentIds?.length || o.args.req.sources?.length);
   const ess = sql`ess as (
@@ -166,6 +177,25 @@ async function scoreTop(
           theta as (select case when count(*) >= ${depth} then min(score) end as t from top_full),
           cand as (select e.chunk_id, e.s from ess e, theta where e.s + ${maxScore(rest, bm25) + 1e-8}::float8 >= coalesce(theta.t, '-infinity'::float8)),
           bm as (select chunk_id as id, round(score * 1e9) / 1e9 as score from (${restOf('cand')}) f order by 2 desc, chunk_id limit ${depth})`;
+  return finish(db, { terms, bm25, bm, pairs, limit });
+}
+
+/** The constants of a posting's BM25 part: w × tf' / (tf' + a + c·dl) with tf' = tf + hb × tf_head. */
+function bm25Parts(bm25: Bm25Params, avgdl: number): { hb: number; a: number; c: number } {
+  return { hb: bm25.headingBoost - 1, a: bm25.k1 * (1 - bm25.b), c: (bm25.k1 * bm25.b) / avgdl };
+}
+
+/**
+ * From the BM25 top (a `bm(id, score)` CTE and a `theta(t)` one, from SQL or from the postings cache) to the
+ * returned rows: the proximity re-score and the chunks, in one round trip.
+ */
+async function finish(
+  db: Db,
+  o: { terms: Term[]; bm25: Bm25Params; bm: SQL; pairs: Array<{ a: string; b: string; query: string }>; limit: number },
+): Promise<{ rows: Row[]; threshold: number | null }> {
+  const { terms, bm25, bm, pairs, limit } = o;
+  const q = sql`q(term, idf, w) as (select * from unnest(${textArray(terms.map((t) => t.term))}, ${floatArray(terms.map((t) => t.idf))},
+      ${floatArray(terms.map((t) => t.idf * (bm25.k1 + 1)))}))`;
   const result = await db.execute(sql`
     with ${q}, ${bm},
     -- Proximity on the BM25 top only.

@@ -9,6 +9,7 @@ import { rowsOf, type Db } from '../../storage/database.js';
 import { embeddingStatus } from '../../storage/workspace-embedders.js';
 import { DEFAULT_BM25, lexicalSearch, type Bm25Params } from './lexical.js';
 import { vectorSearch } from './vector.js';
+import { PostingsCache } from './postings-cache.js';
 import type { Row } from './row.js';
 import type { RetrievalContract, SearchMode, SearchRequest, SearchResult } from './contract.js';
 
@@ -27,12 +28,27 @@ export interface RetrievalDeps {
   /** HNSW candidate list size: higher = better recall, slower. */
   efSearch?: number;
   bm25?: Partial<Bm25Params>;
+  /**
+   * Bytes of postings lexical search may hold in memory (see postings-cache.ts); 0 scores every query in SQL.
+   * Default DEFAULT_LEXICAL_CACHE_BYTES. Ignored when lexicalCache is given.
+   */
+  lexicalCacheBytes?: number;
+  /** A cache made by the caller (the benchmark, to warm and measure it). */
+  lexicalCache?: PostingsCache;
+  /** Load the most frequent terms' postings in the background now (the server does; tests need not). */
+  warmLexicalCache?: boolean;
 }
+
+/** DOCUPOD_LEXICAL_CACHE_MB's default: 128 MiB, ~8 million postings (~100,000+ chunks of typical documentation). */
+export const DEFAULT_LEXICAL_CACHE_BYTES = 128 * 1024 * 1024;
 
 
 export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof RetrievalContract> {
   const { db } = deps;
   const bm25: Bm25Params = { ...DEFAULT_BM25, ...deps.bm25 };
+  const cache = deps.lexicalCache ?? new PostingsCache(db, deps.lexicalCacheBytes ?? DEFAULT_LEXICAL_CACHE_BYTES);
+  // A failed warm-up only leaves the cache colder: queries load or fall back to SQL as they would anyway.
+  if (deps.warmLexicalCache) void cache.warm().catch(() => {});
   const latency = metric(deps.metrics, 'docupod_retrieval_seconds', () => new Histogram({ name: 'docupod_retrieval_seconds', help: 'Search latency by mode', labelNames: ['mode'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [deps.metrics] }));
   const returned = metric(deps.metrics, 'docupod_retrieval_chunks_returned', () => new Histogram({ name: 'docupod_retrieval_chunks_returned', help: 'Chunks returned per search', labelNames: ['mode'] as const, buckets: [0, 1, 3, 5, 10, 20, 50, 100], registers: [deps.metrics] }));
   const canVector = () => deps.vectorEnabled && deps.embedder !== undefined;
@@ -45,7 +61,7 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
   };
 
   const lexical = (workspaceId: string, req: SearchRequest, limit: number) =>
-    lexicalSearch(db, { workspaceId, req, limit, language: deps.language, bm25, filters: filters(req) });
+    lexicalSearch(db, { workspaceId, req, limit, language: deps.language, bm25, filters: filters(req), cache });
 
   const vector = async (workspaceId: string, req: SearchRequest, limit: number, notes: string[]): Promise<Row[]> => {
     if (!canVector())
