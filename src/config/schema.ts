@@ -139,6 +139,13 @@ export const ConfigSchema = z
     DOCUPOD_CHUNK_TOKENS: PositiveInt.max(8192).default(256),
     DOCUPOD_CHUNK_OVERLAP: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(4096).default(32),
     DOCUPOD_SEARCH_LANGUAGE: z.string().regex(/^[a-z_]+$/, 'expected a Postgres text search configuration such as english or simple').default('english'),
+    /**
+     * Memory (MiB, per retrieval process) for the lexical postings cache: BM25 scored in memory over postings loaded
+     * from the database, which stays the source of truth. 0 scores every query in SQL. See README "Search settings".
+     */
+    DOCUPOD_LEXICAL_CACHE_MB: z.coerce.number({ message: 'expected a whole number of MiB' }).int().min(0).max(1_000_000).default(128),
+    /** Vector search: HNSW candidate list size (higher = better recall, slower). See README "Search settings". */
+    DOCUPOD_VECTOR_EF_SEARCH: PositiveInt.max(1000).default(100),
 
     /** The models role: `<repository>/<name>/<version>/` folders; default `<DOCUPOD_DATA_DIR>/models`. */
     DOCUPOD_MODELS_REPOSITORY: z.string().optional(),
@@ -228,7 +235,7 @@ export interface Config {
   llamacpp: { threads?: number; probe: boolean; modelsDir: string };
   chat: { k: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
-  search: { language: string };
+  search: { language: string; lexicalCacheBytes: number; efSearch: number };
   models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number };
   blobs: { store: 'local' | 'postgres'; dir: string };
   ingest: {
@@ -349,7 +356,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     },
     chat: { k: c.DOCUPOD_CHAT_K },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
-    search: { language: c.DOCUPOD_SEARCH_LANGUAGE },
+    search: { language: c.DOCUPOD_SEARCH_LANGUAGE, lexicalCacheBytes: c.DOCUPOD_LEXICAL_CACHE_MB * 1024 * 1024, efSearch: c.DOCUPOD_VECTOR_EF_SEARCH },
     models: {
       // memory:// (tests) has no directory to hold models.
       repository: c.DOCUPOD_MODELS_REPOSITORY ?? (c.DOCUPOD_DATA_DIR.startsWith('memory://') ? undefined : path.join(c.DOCUPOD_DATA_DIR, 'models')),

@@ -30,7 +30,8 @@ export async function vectorSearch(db: Db, args: { workspaceId: string; query: n
   const { expr, type } = embeddingExpr(dims);
   const column = sql.raw(`e.${expr}`);
   const cast = sql.raw(type);
-  const ef = Math.trunc(args.efSearch ?? Math.max(DEFAULT_EF_SEARCH, limit * 4));
+  // HNSW returns at most ef_search rows: never fewer candidates than rows asked for.
+  const ef = Math.trunc(Math.max(args.efSearch ?? DEFAULT_EF_SEARCH, limit));
   if (!(ef >= 1 && ef <= 1000)) throw new Error(`invalid hnsw.ef_search ${ef}`);
   const search = (tx: Db) =>
     tx.execute(sql`
