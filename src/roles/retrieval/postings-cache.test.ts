@@ -89,6 +89,13 @@ describe.each(backends())('lexical postings cache (%s)', (backend) => {
     const before = small.stats().hits;
     for (const q of QUERIES) expect(await run(spill, ws, q), `${q} (after background load)`).toEqual(await run(sqlOnly, ws, q));
     expect(small.stats().hits - before).toBe(QUERIES.length);
+    // Warmed at start (the terms in at least 20 chunks): the first queries on those terms are hits.
+    const warmed = new PostingsCache(db, 64 * 1024 * 1024, { warmMinDf: 20, inlineLoadPostings: 0 });
+    await warmed.warm();
+    expect(warmed.stats().terms).toBeGreaterThan(5);
+    const w = service(db, warmed);
+    for (const q of ['debian kernel module', 'kernel', 'debian kernel']) expect(await run(w, ws, q), `${q} (warmed)`).toEqual(await run(sqlOnly, ws, q));
+    expect(warmed.stats()).toMatchObject({ hits: 3, misses: 0 });
     // A budget too small for a term's postings still answers (from SQL), identically.
     const tiny = service(db, 256);
     for (const q of QUERIES) expect(await run(tiny, ws, q), `${q} (tiny budget)`).toEqual(await run(sqlOnly, ws, q));

@@ -41,6 +41,7 @@ const CHUNK_BYTES = 140;
 export const INLINE_LOAD_POSTINGS = 20_000;
 /** At start, terms whose postings are the costly ones to load (and to score in SQL) are loaded ahead of queries. */
 const WARM_MIN_DF = 200;
+const WARM_BATCH_POSTINGS = 100_000;
 
 export interface PostingsCacheStats {
   bytes: number;
@@ -65,7 +66,7 @@ export class PostingsCache {
   constructor(
     private readonly db: Db,
     readonly budgetBytes: number,
-    private readonly opts: { rewarmDelayMs?: number; inlineLoadPostings?: number } = {},
+    private readonly opts: { rewarmDelayMs?: number; inlineLoadPostings?: number; warmMinDf?: number } = {},
   ) {}
 
   get enabled(): boolean {
@@ -238,7 +239,7 @@ export class PostingsCache {
       if (!row) continue;
       const e = this.entry(workspaceId, row.version);
       const terms = [...set].filter((t) => !e.terms.has(t));
-      for (let i = 0; i < terms.length; i += 64) if (!(await this.load(workspaceId, row.version, terms.slice(i, i + 64)))) break;
+      for (let i = 0; i < terms.length; i += 16) if (!(await this.load(workspaceId, row.version, terms.slice(i, i + 16)))) break;
     }
   }
 
@@ -250,21 +251,31 @@ export class PostingsCache {
     if (!this.enabled) return;
     const rows = rowsOf<{ workspace_id: string; version: string; term: string; df: number }>(
       await this.db.execute(sql`select t.workspace_id, s.version::text as version, t.term, t.df from term_stats t
-        join index_stats s on s.workspace_id = t.workspace_id where t.df >= ${WARM_MIN_DF} order by t.df desc, t.workspace_id, t.term`),
+        join index_stats s on s.workspace_id = t.workspace_id where t.df >= ${this.opts.warmMinDf ?? WARM_MIN_DF} order by t.df desc, t.workspace_id, t.term`),
     );
     let planned = 0;
-    const byWs = new Map<string, { version: string; terms: string[] }>();
+    const byWs = new Map<string, { version: string; terms: Array<{ term: string; df: number }> }>();
     for (const r of rows) {
       planned += Number(r.df) * POSTING_BYTES;
       if (planned > this.budgetBytes / 2) break;
       let w = byWs.get(r.workspace_id);
       if (!w) byWs.set(r.workspace_id, (w = { version: r.version, terms: [] }));
-      w.terms.push(r.term);
+      w.terms.push({ term: r.term, df: Number(r.df) });
     }
     for (const [workspaceId, w] of byWs) {
       const e = this.entry(workspaceId, w.version);
-      const terms = w.terms.filter((t) => !e.terms.has(t));
-      for (let i = 0; i < terms.length; i += 64) if (!this.enabled || !(await this.load(workspaceId, w.version, terms.slice(i, i + 64)))) break;
+      // Batches of ~100,000 postings: one result string stays a few MB.
+      let batch: string[] = [];
+      let size = 0;
+      for (const t of w.terms.filter((x) => !e.terms.has(x.term))) {
+        batch.push(t.term);
+        size += t.df;
+        if (size < WARM_BATCH_POSTINGS) continue;
+        if (!this.enabled || !(await this.load(workspaceId, w.version, batch))) break;
+        batch = [];
+        size = 0;
+      }
+      if (batch.length > 0 && this.enabled) await this.load(workspaceId, w.version, batch);
     }
   }
 }
