@@ -184,7 +184,7 @@ export async function run() {
     const service = (cache) => createRetrievalService({ db, vectorEnabled: true, language: 'english', metrics: createMetricsRegistry({ defaultMetrics: false }), version: 'bench', ready: async () => true, lexicalCache: cache });
     const lexSearch = (s) => (query) => s.search({ workspaceId, query, k: 10, mode: 'lexical', highlight: false });
     const mib = (x) => (x / 1024 / 1024).toFixed(0);
-    global.gc?.();
+    globalThis.gc?.();
     const rss0 = process.memoryUsage().rss;
     const cache = new PostingsCache(db, DEFAULT_LEXICAL_CACHE_BYTES);
     const cached = service(cache);
@@ -197,10 +197,10 @@ export async function run() {
     await cache.warm();
     await cache.flush();
     const warmS = (performance.now() - t0) / 1000;
-    global.gc?.();
+    globalThis.gc?.();
     const rss1 = process.memoryUsage().rss;
     const dp = await rounds(queries, lexSearch(cached));
-    global.gc?.();
+    globalThis.gc?.();
     const rss2 = process.memoryUsage().rss;
     const st = cache.stats();
     const sqlPath = await rounds(queries, lexSearch(service(new PostingsCache(db, 0))));
@@ -215,7 +215,7 @@ export async function run() {
     log(`  MiniSearch (in memory, built in ${miniBuildS.toFixed(1)} s)     ${fmtMs(ms.p50).padStart(7)}  ${fmtMs(ms.p99).padStart(7)}`);
     log(`  ratio MiniSearch/docupod: p50 ${(ms.p50 / dp.p50).toFixed(2)}×, p99 ${(ms.p99 / dp.p99).toFixed(2)}× (goal: p99 ≥ 9×); SQL path: p50 ${(ms.p50 / sqlPath.p50).toFixed(2)}×, p99 ${(ms.p99 / sqlPath.p99).toFixed(2)}×`);
     log(`  postings cache: first (cold) query ${fmtMs(coldMs)} ms; warm-up ${warmS.toFixed(1)} s; holds ${st.terms} terms, ${mib(st.bytes)} MiB (budget ${mib(st.budgetBytes)} MiB), hits ${st.hits} misses ${st.misses}`);
-    log(`  RSS ${mib(rss0)} MiB before the cache → ${mib(rss1)} MiB warmed → ${mib(rss2)} MiB after the queries${global.gc ? '' : ' (no --expose-gc: garbage included)'}`);
+    log(`  RSS ${mib(rss0)} MiB before the cache → ${mib(rss1)} MiB warmed → ${mib(rss2)} MiB after the queries${globalThis.gc ? '' : ' (no --expose-gc: garbage included)'}`);
 
     // ---- vector load + index build
     const flat = makeVectors(N, 11);
