@@ -30,6 +30,7 @@ interface WorkspaceEntry {
   /** Scratch for scoring, grown with ids. */
   acc: Float64Array;
   stamp: Uint32Array;
+  touched: Int32Array;
   gen: number;
 }
 
@@ -39,8 +40,11 @@ const POSTING_BYTES = 16;
 const CHUNK_BYTES = 140;
 /** Missing terms with up to this many postings in all are loaded during the query (~1–2 ms); larger go to SQL. */
 export const INLINE_LOAD_POSTINGS = 20_000;
-/** At start, terms whose postings are the costly ones to load (and to score in SQL) are loaded ahead of queries. */
-const WARM_MIN_DF = 200;
+/**
+ * At start, terms in at least this many chunks are loaded ahead of queries (the most frequent first): rarer ones
+ * cost ~1 ms to load inline on first use, so holding them all would spend memory for little.
+ */
+const WARM_MIN_DF = 32;
 const WARM_BATCH_POSTINGS = 100_000;
 
 export interface PostingsCacheStats {
@@ -99,7 +103,7 @@ export class PostingsCache {
       this.drop(workspaceId);
       this.schedule(workspaceId, again);
     }
-    e = { version, ids: [], ordOf: new Map(), terms: new Map(), acc: new Float64Array(0), stamp: new Uint32Array(0), gen: 0 };
+    e = { version, ids: [], ordOf: new Map(), terms: new Map(), acc: new Float64Array(0), stamp: new Uint32Array(0), touched: new Int32Array(0), gen: 0 };
     this.ws.set(workspaceId, e);
     return e;
   }
@@ -303,16 +307,17 @@ export function scoreCached(
   if (entry.acc.length < size) {
     entry.acc = new Float64Array(Math.max(size, entry.acc.length * 2));
     entry.stamp = new Uint32Array(entry.acc.length);
+    entry.touched = new Int32Array(entry.acc.length);
     entry.gen = 0;
   }
-  const { acc, stamp } = entry;
+  const { acc, stamp, touched } = entry;
   // A chunk's accumulator is valid when its stamp is this query's generation: no clearing of 100,000 entries.
   if (++entry.gen >= 0xffffffff) {
     stamp.fill(0);
     entry.gen = 1;
   }
   const gen = entry.gen;
-  const touched: number[] = [];
+  let nTouched = 0;
   const { hb, a, c } = k;
   for (let t = 0; t < postings.length; t++) {
     const p = postings[t]!;
@@ -325,7 +330,7 @@ export function scoreCached(
       if (stamp[o] !== gen) {
         stamp[o] = gen;
         acc[o] = s;
-        touched.push(o);
+        touched[nTouched++] = o;
       } else acc[o] = acc[o]! + s;
     }
   }
@@ -348,7 +353,8 @@ export function scoreCached(
       i = m;
     }
   };
-  for (const o of touched) {
+  for (let j = 0; j < nTouched; j++) {
+    const o = touched[j]!;
     const s = rint(acc[o]! * 1e9) / 1e9;
     if (heapS.length < depth) {
       heapS.push(s);
