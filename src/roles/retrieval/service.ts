@@ -4,7 +4,7 @@ import { globToLike, reciprocalRankFusion } from '../../core/rank-fusion.js';
 import { roleStatus } from '../../core/role-status.js';
 import type { Embedder } from '../../adapters/embed/embedder.js';
 import type { ImplOf } from '../../http/contract.js';
-import { Histogram, metric, type Registry } from '../../observability/metrics.js';
+import { Gauge, Histogram, metric, type Registry } from '../../observability/metrics.js';
 import { rowsOf, type Db } from '../../storage/database.js';
 import { embeddingStatus } from '../../storage/workspace-embedders.js';
 import { DEFAULT_BM25, lexicalSearch, type Bm25Params } from './lexical.js';
@@ -49,6 +49,14 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
   const cache = deps.lexicalCache ?? new PostingsCache(db, deps.lexicalCacheBytes ?? DEFAULT_LEXICAL_CACHE_BYTES);
   // A failed warm-up only leaves the cache colder: queries load or fall back to SQL as they would anyway.
   if (deps.warmLexicalCache) void cache.warm().catch(() => {});
+  metric(deps.metrics, 'docupod_lexical_cache_bytes', () => new Gauge({
+    name: 'docupod_lexical_cache_bytes',
+    help: 'Bytes of postings (and chunk ids) held by the lexical postings cache; see DOCUPOD_LEXICAL_CACHE_MB',
+    registers: [deps.metrics],
+    collect() {
+      this.set(cache.stats().bytes);
+    },
+  }));
   const latency = metric(deps.metrics, 'docupod_retrieval_seconds', () => new Histogram({ name: 'docupod_retrieval_seconds', help: 'Search latency by mode', labelNames: ['mode'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [deps.metrics] }));
   const returned = metric(deps.metrics, 'docupod_retrieval_chunks_returned', () => new Histogram({ name: 'docupod_retrieval_chunks_returned', help: 'Chunks returned per search', labelNames: ['mode'] as const, buckets: [0, 1, 3, 5, 10, 20, 50, 100], registers: [deps.metrics] }));
   const canVector = () => deps.vectorEnabled && deps.embedder !== undefined;
