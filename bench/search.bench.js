@@ -26,7 +26,7 @@ const MEMORY_STORE_QUERIES = Number(process.env.BENCH_MEMORY_STORE_QUERIES ?? 30
 const DIMS = 384;
 const CLUSTERS = 200;
 const DOCS = 100;
-const EF_SEARCH = [40, 64, 100];
+const EF_SEARCH = [40, 64, 100, 128];
 
 const log = (...a) => console.log(...a);
 const loadavg = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');

@@ -95,9 +95,12 @@ export class PostingsCache {
    * The workspace's entry at this version: a different version drops what was held (and queues its terms to be
    * loaded again in the background, so the hot set comes back without a query paying for it).
    */
-  private entry(workspaceId: string, version: string): WorkspaceEntry {
+  private entry(workspaceId: string, version: string): WorkspaceEntry | undefined {
     let e = this.ws.get(workspaceId);
     if (e && e.version === version) return e;
+    // Versions come from one sequence, so they only grow: an older one is a reader whose snapshot predates a write
+    // already seen here. It goes to SQL rather than throw away the newer entry.
+    if (e && BigInt(version) < BigInt(e.version)) return undefined;
     if (e) {
       const again = [...e.terms.keys()];
       this.drop(workspaceId);
@@ -127,6 +130,7 @@ export class PostingsCache {
   async get(workspaceId: string, version: string, terms: Array<{ term: string; df: number }>): Promise<{ entry: WorkspaceEntry; postings: CachedPostings[] } | undefined> {
     if (!this.enabled) return undefined;
     const e = this.entry(workspaceId, version);
+    if (!e) return undefined;
     const missing = terms.filter((t) => !e.terms.has(t.term));
     if (missing.length > 0) {
       this.misses++;
@@ -242,6 +246,7 @@ export class PostingsCache {
       const [row] = rowsOf<{ version: string }>(await this.db.execute(sql`select version::text as version from index_stats where workspace_id = ${workspaceId}`));
       if (!row) continue;
       const e = this.entry(workspaceId, row.version);
+      if (!e) continue;
       const terms = [...set].filter((t) => !e.terms.has(t));
       for (let i = 0; i < terms.length; i += 16) if (!(await this.load(workspaceId, row.version, terms.slice(i, i + 16)))) break;
     }
@@ -268,6 +273,7 @@ export class PostingsCache {
     }
     for (const [workspaceId, w] of byWs) {
       const e = this.entry(workspaceId, w.version);
+      if (!e) continue;
       // Batches of ~100,000 postings: one result string stays a few MB.
       let batch: string[] = [];
       let size = 0;
