@@ -86,7 +86,12 @@ export interface OpenStreamArgs extends StreamHttpOptions {
 const defaults = { timeoutMs: 60_000, idleTimeoutMs: 60_000, maxRetries: 2, retryBaseMs: 250, retryMaxMs: 5_000, maxRetryAfterMs: 10_000 };
 
 export interface OpenStream {
-  /** Non-empty lines of the body (without the newline), ending when the body ends. Throws on idle timeout or a broken body. */
+  /**
+   * Non-empty lines of the body (without the newline), a batch per network read, ending when the body ends. Throws
+   * on idle timeout or a broken body. Stopping early (break, return) ends the upstream request.
+   */
+  batches(): AsyncIterableIterator<string[]>;
+  /** The same lines one by one. */
   lines(): AsyncGenerator<string>;
 }
 
@@ -127,8 +132,13 @@ export async function openStream(args: OpenStreamArgs): Promise<OpenStream> {
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) {
       const release = () => args.signal?.removeEventListener('abort', onAbort);
-      const body = res;
-      return { lines: () => readLines(body, controller, o.idleTimeoutMs, args.label, where, args.signal, release) };
+      const reader = new LineReader(res, controller, o.idleTimeoutMs, args.label, where, args.signal, release);
+      return {
+        batches: () => reader,
+        async *lines() {
+          for await (const batch of reader) yield* batch;
+        },
+      };
     }
     const text = await textOf(res).catch(() => '');
     args.signal?.removeEventListener('abort', onAbort);
@@ -149,55 +159,146 @@ export async function openStream(args: OpenStreamArgs): Promise<OpenStream> {
   throw retriesExhausted(last!, attempts);
 }
 
-async function* readLines(
-  body: IncomingMessage,
-  controller: AbortController,
-  idleMs: number,
-  label: string,
-  where: string,
-  signal: AbortSignal | undefined,
-  release: () => void,
-): AsyncGenerator<string> {
-  body.setEncoding('utf8'); // multi-byte characters split across chunks are joined by the decoder
-  const reader = (body as AsyncIterable<string>)[Symbol.asyncIterator]();
-  let buf = '';
-  // One idle timer per stream, pushed back on every chunk with refresh(): a timer and a Promise.race per chunk cost
-  // more than the rest of the token's path at a few thousand concurrent streams. When it fires it aborts the
-  // request, which rejects the pending read.
-  let idleFired = false;
-  const idle = setTimeout(() => {
-    idleFired = true;
-    controller.abort(new Error('idle timeout'));
-  }, idleMs);
-  try {
-    for (;;) {
-      let chunk: IteratorResult<string>;
-      idle.refresh(); // the silence counted is the wait for this read, as before
-      try {
-        chunk = await reader.next();
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        if (idleFired) throw new DocupodError(Problems.upstreamTimeout, `${label} at ${where} went silent for ${idleMs} ms mid-answer`, { retryable: true });
-        throw new DocupodError(Problems.llmUnavailable, `${label} at ${where} broke off mid-answer: ${connectionReason(err)}`, { retryable: true }, { cause: err });
-      }
-      if (chunk.done) break;
-      buf += chunk.value;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.charCodeAt(nl - 1) === 13 ? buf.slice(0, nl - 1) : buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        // Blank lines (SSE event separators, NDJSON padding) mean nothing to any reader: skipping them here saves
-        // a generator round trip per token.
-        if (line) yield line;
-      }
+/**
+ * The body's lines, read in flowing mode and handed over a batch per network read. Written by hand rather than as an
+ * async generator over the body's async iterator: at thousands of concurrent streams each token is one network read,
+ * and the Readable async iterator (a 'readable' listener, read() and a promise per read) plus a generator round trip
+ * per line cost more CPU than the rest of the token's path in docupod (see bench/chat.bench.js). Here a read costs a
+ * 'data' event and, when the reader waits, one promise.
+ */
+class LineReader implements AsyncIterableIterator<string[]> {
+  private buf = '';
+  private readonly ready: string[][] = [];
+  private waiter: { resolve: (r: IteratorResult<string[]>) => void; reject: (err: unknown) => void } | undefined;
+  private ended = false;
+  private failure: unknown;
+  private finished = false;
+  private idleFired = false;
+  private readonly idle: NodeJS.Timeout;
+  // Batches kept while the caller is busy before the body is paused (TCP then slows the upstream down).
+  private static readonly maxReady = 64;
+
+  constructor(
+    private readonly body: IncomingMessage,
+    private readonly controller: AbortController,
+    private readonly idleMs: number,
+    private readonly label: string,
+    private readonly where: string,
+    private readonly signal: AbortSignal | undefined,
+    private readonly release: () => void,
+  ) {
+    body.setEncoding('utf8'); // multi-byte characters split across chunks are joined by the decoder
+    // One idle timer per stream, pushed back whenever the caller starts waiting (refresh()): a timer and a
+    // Promise.race per chunk cost more than the rest of the token's path at a few thousand concurrent streams. When
+    // it fires it aborts the request, which fails the body and so the pending read.
+    this.idle = setTimeout(() => {
+      this.idleFired = true;
+      controller.abort(new Error('idle timeout'));
+    }, idleMs);
+    body.on('data', (chunk: string) => this.onData(chunk));
+    body.once('end', () => {
+      this.ended = true;
+      if (this.buf) this.push([this.buf]);
+      this.buf = '';
+      this.wake();
+    });
+    body.once('error', (err) => this.fail(err));
+    // A body destroyed before its end (request aborted, connection reset) may close without an 'error'.
+    body.once('close', () => {
+      if (!this.ended) this.fail(new Error('the connection closed mid-body'));
+    });
+  }
+
+  private onData(chunk: string): void {
+    const buf = this.buf + chunk;
+    let start = 0;
+    let nl: number;
+    let batch: string[] | undefined;
+    while ((nl = buf.indexOf('\n', start)) >= 0) {
+      const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      // Blank lines (SSE event separators, NDJSON padding) mean nothing to any reader.
+      if (end > start) (batch ??= []).push(buf.slice(start, end));
+      start = nl + 1;
     }
-    if (buf) yield buf;
-  } finally {
-    clearTimeout(idle);
-    release();
+    this.buf = start === 0 ? buf : buf.slice(start);
+    if (batch) this.push(batch);
+  }
+
+  private push(batch: string[]): void {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve({ value: batch, done: false });
+      return;
+    }
+    this.ready.push(batch);
+    if (this.ready.length >= LineReader.maxReady && !this.ended) this.body.pause();
+  }
+
+  private fail(err: unknown): void {
+    if (this.ended || this.failure !== undefined) return;
+    this.failure = err ?? new Error('the connection closed mid-body');
+    this.wake();
+  }
+
+  /** Settles a waiting next() once the body ended or failed. */
+  private wake(): void {
+    const w = this.waiter;
+    if (!w) return;
+    this.waiter = undefined;
+    if (this.failure !== undefined && !this.ended) {
+      this.finish();
+      w.reject(this.error());
+    } else {
+      this.finish();
+      w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  /** Why the body broke, as the caller should see it. */
+  private error(): unknown {
+    if (this.signal?.aborted) return this.signal.reason;
+    if (this.idleFired) return new DocupodError(Problems.upstreamTimeout, `${this.label} at ${this.where} went silent for ${this.idleMs} ms mid-answer`, { retryable: true });
+    return new DocupodError(Problems.llmUnavailable, `${this.label} at ${this.where} broke off mid-answer: ${connectionReason(this.failure)}`, { retryable: true }, { cause: this.failure });
+  }
+
+  next(): Promise<IteratorResult<string[]>> {
+    const batch = this.ready.shift();
+    if (batch) {
+      if (this.ready.length === 0 && this.body.isPaused() && !this.finished) this.body.resume();
+      return Promise.resolve({ value: batch, done: false });
+    }
+    if (this.finished) return Promise.resolve({ value: undefined, done: true });
+    if (this.ended) {
+      this.finish();
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    if (this.failure !== undefined) {
+      this.finish();
+      return Promise.reject(this.error());
+    }
+    this.idle.refresh(); // the silence counted is the wait for this read
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<string[]>> {
+    this.finish();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.ready.length = 0;
+    clearTimeout(this.idle);
+    this.release();
     // Whoever stops reading early (error, cancel, or done before the body ended) ends the upstream request and its
     // connection too; a body read to its end has already left the connection to the agent for the next request.
-    if (!body.readableEnded && !controller.signal.aborted) controller.abort(new Error('stream closed'));
+    if (!this.body.readableEnded && !this.controller.signal.aborted) this.controller.abort(new Error('stream closed'));
   }
 }
 

@@ -67,35 +67,38 @@ export class OpenAiLlm implements Llm {
     let finish: string | undefined;
     let seenModel = model;
     let done = false;
-    for await (const line of stream.lines()) {
-      if (!line.startsWith('data:')) continue; // comments (": keep-alive"), event names, blank separators
-      const data = line.slice(5).trim();
-      if (data === '[DONE]') {
-        done = true;
-        break;
-      }
-      let chunk: ChunkBody;
-      try {
-        chunk = JSON.parse(data) as ChunkBody;
-      } catch {
-        throw new DocupodError(Problems.llmUnavailable, `${label} sent a stream event that is not JSON: ${data.slice(0, 200)}`, { retryable: false });
-      }
-      if (chunk.error) {
-        const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
-        throw new DocupodError(Problems.llmUnavailable, `${label} failed mid-answer: ${msg}`, { retryable: false });
-      }
-      if (chunk.model) seenModel = chunk.model;
-      const choice = chunk.choices?.[0];
-      const piece = choice?.delta?.content;
-      if (piece) {
-        text += piece;
-        yield { type: 'token', text: piece };
-      }
-      if (choice?.finish_reason) finish = choice.finish_reason;
-      if (chunk.usage) {
-        const p = chunk.usage.prompt_tokens ?? 0;
-        const c = chunk.usage.completion_tokens ?? 0;
-        usage = { promptTokens: p, completionTokens: c, totalTokens: chunk.usage.total_tokens ?? p + c };
+    // A batch is the lines of one network read: the loop over it is plain code, no await per line.
+    read: for await (const lines of stream.batches()) {
+      for (const line of lines) {
+        if (!line.startsWith('data:')) continue; // comments (": keep-alive"), event names, blank separators
+        const data = line.slice(5).trim();
+        if (data === '[DONE]') {
+          done = true;
+          break read;
+        }
+        let chunk: ChunkBody;
+        try {
+          chunk = JSON.parse(data) as ChunkBody;
+        } catch {
+          throw new DocupodError(Problems.llmUnavailable, `${label} sent a stream event that is not JSON: ${data.slice(0, 200)}`, { retryable: false });
+        }
+        if (chunk.error) {
+          const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
+          throw new DocupodError(Problems.llmUnavailable, `${label} failed mid-answer: ${msg}`, { retryable: false });
+        }
+        if (chunk.model) seenModel = chunk.model;
+        const choice = chunk.choices?.[0];
+        const piece = choice?.delta?.content;
+        if (piece) {
+          text += piece;
+          yield { type: 'token', text: piece };
+        }
+        if (choice?.finish_reason) finish = choice.finish_reason;
+        if (chunk.usage) {
+          const p = chunk.usage.prompt_tokens ?? 0;
+          const c = chunk.usage.completion_tokens ?? 0;
+          usage = { promptTokens: p, completionTokens: c, totalTokens: chunk.usage.total_tokens ?? p + c };
+        }
       }
     }
     if (!done && !finish)

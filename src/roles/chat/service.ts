@@ -225,36 +225,49 @@ export function createChatService(deps: ChatDeps): ChatService {
     yield { type: 'final', result: { chatId: null, messageId: null, ...result } };
   }
 
+  // Guarded itself (a try around the body) rather than through guarded(): on a pass-through stream every token went
+  // through that extra generator, one more await per token at thousands of concurrent streams.
   async function* generateStream(input: z.output<typeof GenerateInput>, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
-    await checkLimits(undefined, input.keyId);
-    const t0 = performance.now();
-    let first: number | undefined;
-    let text = '';
-    for await (const ev of llm.stream({ messages: input.messages, model: llm.provider === 'extractive' ? undefined : input.model, maxTokens: input.maxTokens, temperature: input.temperature, stop: input.stop, signal })) {
-      if (ev.type === 'token') {
-        if (first === undefined) m.ttft.observe({ provider: llm.provider }, ((first = performance.now()) - t0) / 1000);
-        text += ev.text;
-        yield ev;
-      } else {
-        // Tokens per second after the first token, as measured() does for grounded answers.
-        const s = first === undefined ? 0 : (performance.now() - first) / 1000;
-        if (s > 0 && ev.usage.completionTokens > 1) m.tps.observe({ provider: llm.provider }, ev.usage.completionTokens / s);
-        await recordUsage(NO_WORKSPACE, input.keyId, ev.usage);
-        yield { type: 'final', result: { text, usage: ev.usage, model: ev.model, finishReason: ev.finishReason } };
+    try {
+      await checkLimits(undefined, input.keyId);
+      const t0 = performance.now();
+      let first: number | undefined;
+      let text = '';
+      for await (const ev of llm.stream({ messages: input.messages, model: llm.provider === 'extractive' ? undefined : input.model, maxTokens: input.maxTokens, temperature: input.temperature, stop: input.stop, signal })) {
+        if (ev.type === 'token') {
+          if (first === undefined) m.ttft.observe({ provider: llm.provider }, ((first = performance.now()) - t0) / 1000);
+          text += ev.text;
+          yield ev;
+        } else {
+          // Tokens per second after the first token, as measured() does for grounded answers.
+          const s = first === undefined ? 0 : (performance.now() - first) / 1000;
+          if (s > 0 && ev.usage.completionTokens > 1) m.tps.observe({ provider: llm.provider }, ev.usage.completionTokens / s);
+          await recordUsage(NO_WORKSPACE, input.keyId, ev.usage);
+          yield { type: 'final', result: { text, usage: ev.usage, model: ev.model, finishReason: ev.finishReason } };
+        }
       }
+    } catch (err) {
+      const ev = errorEvent('generate', err, signal);
+      if (ev) yield ev;
     }
   }
+
+  /** A failure as the one `error` event that ends a stream cleanly; none when the caller went away. */
+  const errorEvent = (method: StreamMethod, err: unknown, signal?: AbortSignal): ChatEvent | undefined => {
+    if (signal?.aborted) return undefined;
+    const e = err instanceof DocupodError ? err : new DocupodError(Problems.internal, 'internal error', {}, { cause: err });
+    m.errors.inc({ method, status: String(e.status) });
+    const detail = e.problem.status >= 500 && !e.problem.expected ? 'internal error' : e.message;
+    return { type: 'error', problem: { type: e.problem.type, title: e.problem.title, status: e.problem.status, detail, ...(e.extra.retryAfter !== undefined ? { retryAfter: e.extra.retryAfter } : {}) } };
+  };
 
   /** Any failure becomes one `error` event, so a stream that already started ends cleanly. */
   async function* guarded(method: StreamMethod, run: AsyncGenerator<ChatEvent>, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     try {
       yield* run;
     } catch (err) {
-      if (signal?.aborted) return;
-      const e = err instanceof DocupodError ? err : new DocupodError(Problems.internal, 'internal error', {}, { cause: err });
-      m.errors.inc({ method, status: String(e.status) });
-      const detail = e.problem.status >= 500 && !e.problem.expected ? 'internal error' : e.message;
-      yield { type: 'error', problem: { type: e.problem.type, title: e.problem.title, status: e.problem.status, detail, ...(e.extra.retryAfter !== undefined ? { retryAfter: e.extra.retryAfter } : {}) } };
+      const ev = errorEvent(method, err, signal);
+      if (ev) yield ev;
     }
   }
 
@@ -265,7 +278,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       case 'answer':
         return guarded(method, answerStream(parse(AnswerInput, raw), signal), signal);
       case 'generate':
-        return guarded(method, generateStream(parse(GenerateInput, raw), signal), signal);
+        return generateStream(parse(GenerateInput, raw), signal);
       default:
         throw fail.notFound(`stream method ${String(method)}`);
     }
