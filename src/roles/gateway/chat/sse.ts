@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DocupodError, Problems } from '../../../core/errors.js';
+import { hijackHeaders } from '../../../http/server.js';
 import type { ChatEvent } from '../../chat/contract.js';
 
 /** An `error` event as the DocupodError it describes (same problem type, status and Retry-After). */
@@ -45,6 +46,7 @@ export async function pipeEvents(
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
+    ...hijackHeaders(reply),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',

@@ -5,6 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DocupodError, Problems } from '../../../core/errors.js';
 import type { BlobStore } from '../../../adapters/blob/blob-store.js';
+import { hijackHeaders } from '../../../http/server.js';
 import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
 import { DocumentInfo, IngestContract, SubmitResult, type IngestClient } from '../../ingest/contract.js';
 import type { AuthService } from '../auth/index.js';
@@ -159,7 +160,7 @@ export const documentRoutes: FastifyPluginAsync<DocumentRoutesOptions> = async (
       let last = await opts.ingest.get(ref); // 404 as problem+json before the stream starts
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
+      res.writeHead(200, { ...hijackHeaders(reply), 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
       let closed = false;
       request.raw.on('close', () => (closed = true));
       const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
