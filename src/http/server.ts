@@ -6,10 +6,11 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from '../observability/logger.js';
 import { httpMetrics, type Registry } from '../observability/metrics.js';
 import { installProblemHandler, sendProblem } from './problem.js';
+import { serializerCompiler } from './serializer.js';
 import { Problems } from '../core/errors.js';
 
 // buildServer() assembles the shared HTTP layer; modules add their route plugins, and only main listens.

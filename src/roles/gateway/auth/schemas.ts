@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fastResponse } from '../../../http/serializer.js';
 import type { ApiKeyRow, UserRow } from './repositories.js';
 
 // Request and response bodies of the auth routes; they also produce the OpenAPI document.
@@ -46,14 +47,15 @@ export const Membership = z.object({
   role: z.enum(['owner', 'editor', 'viewer']),
 });
 
-export const MeResponse = z.object({
+// Every client asks for this on start and often after: serialised by fast-json-stringify (see http/serializer.ts).
+export const MeResponse = fastResponse(z.object({
   user: User,
   via: z.enum(['jwt', 'apikey']),
   keyId: z.uuid().optional(),
   /** null: not limited; otherwise the API key reaches only these workspaces. */
   workspaceIds: z.array(z.uuid()).nullable(),
   memberships: z.array(Membership),
-});
+}));
 
 export const InviteRequest = z.object({ email: Email });
 export const InviteResponse = z.object({ email: z.string(), token: z.string().describe('shown once'), expiresAt: Timestamp });
