@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookH
 import { DocupodError, Problems, fail } from '../../../core/errors.js';
 import type { WorkspaceRole } from '../workspaces/repository.js';
 import type { UserRow } from './repositories.js';
-import { roleAtLeast, type AuthService, type Principal, type WorkspaceAccess } from './service.js';
+import { roleAtLeast, type AuthService, type Authenticated, type Principal, type WorkspaceAccess } from './service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,22 +11,23 @@ declare module 'fastify' {
   }
 }
 
-// Which service authenticated a request, and the workspace it resolved: kept off the request's public shape.
-const services = new WeakMap<FastifyRequest, AuthService>();
+// Which service authenticated a request and the user it loaded, and the workspace it resolved: kept off the
+// request's public shape.
+const callers = new WeakMap<FastifyRequest, { auth: AuthService; user: UserRow }>();
 const resolved = new WeakMap<FastifyRequest, { ref: string; access: WorkspaceAccess }>();
-const callers = new WeakMap<FastifyRequest, UserRow>();
 
 /**
  * An onRequest hook accepting a JWT access token or an API key. It runs before body parsing and validation, so an
  * unauthenticated caller learns nothing about a route's schema. 401s carry `WWW-Authenticate: Bearer`.
+ * When the token, key and user are cached (the common case) it awaits nothing: the database path's chain of async
+ * calls cost a promise and a microtask hop each on every request.
  */
 export function authenticate(auth: AuthService): onRequestAsyncHookHandler {
   return async function authenticateRequest(request: FastifyRequest, reply: FastifyReply) {
+    const cached = auth.authenticateFromCache(request.headers.authorization);
+    if (cached) return accept(request, auth, cached);
     try {
-      const { principal, user } = await auth.authenticateWithUser(request.headers.authorization);
-      request.principal = principal;
-      services.set(request, auth);
-      callers.set(request, user);
+      accept(request, auth, await auth.authenticateWithUser(request.headers.authorization));
     } catch (err) {
       if (err instanceof DocupodError && err.status === 401) {
         const given = request.headers.authorization !== undefined;
@@ -37,6 +38,11 @@ export function authenticate(auth: AuthService): onRequestAsyncHookHandler {
   };
 }
 
+function accept(request: FastifyRequest, auth: AuthService, { principal, user }: Authenticated): void {
+  request.principal = principal;
+  callers.set(request, { auth, user });
+}
+
 /** The caller; only on routes behind `authenticate`. */
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new DocupodError(Problems.internal, 'route uses principalOf without the authenticate hook');
@@ -45,9 +51,9 @@ export function principalOf(request: FastifyRequest): Principal {
 
 /** The caller's user row as authentication loaded it (at most DOCUPOD_AUTH_CACHE_TTL old); no second query. */
 export function userOf(request: FastifyRequest): UserRow {
-  const user = callers.get(request);
-  if (!user) throw new DocupodError(Problems.internal, 'route uses userOf without the authenticate hook');
-  return user;
+  const caller = callers.get(request);
+  if (!caller) throw new DocupodError(Problems.internal, 'route uses userOf without the authenticate hook');
+  return caller.user;
 }
 
 export function requireAdmin(request: FastifyRequest): Principal {
@@ -68,7 +74,7 @@ export async function requireWorkspace(request: FastifyRequest, minRole: Workspa
   if (typeof ref !== 'string' || ref === '') throw new DocupodError(Problems.internal, 'requireWorkspace on a route without a {ws} parameter');
   let access = resolved.get(request)?.ref === ref ? resolved.get(request)!.access : undefined;
   if (!access) {
-    const auth = services.get(request);
+    const auth = callers.get(request)?.auth;
     if (!auth) throw new DocupodError(Problems.internal, 'requireWorkspace without the authenticate hook');
     access = await auth.workspaceAccess(principal, ref);
     if (!access) throw fail.notFound(`workspace ${ref}`);

@@ -89,7 +89,7 @@ export const accountRoutes: FastifyPluginAsync<{ auth: AuthService }> = async (f
     const p = principalOf(request);
     // Both come from auth's cache: the user authentication just loaded, and memberships invalidated on every change.
     const user = userOf(request);
-    const memberships = await auth.memberships(p);
+    const memberships = auth.membershipsFromCache(p) ?? (await auth.memberships(p));
     return {
       user: toUser(user),
       via: p.via,

@@ -55,6 +55,21 @@ const SIGNUP_LOCK_KEY = 7_305_118_234;
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
+/** An authenticated caller and their user row. */
+export interface Authenticated {
+  principal: Principal;
+  user: UserRow;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+const bearerToken = (header: string | undefined) => (header === undefined ? undefined : BEARER.exec(header)?.[1]);
+const jwtPrincipal = (user: UserRow): Authenticated => ({ principal: { userId: user.id, role: user.role, via: 'jwt', workspaceIds: null }, user });
+const keyPrincipal = (user: UserRow, row: ApiKeyRow): Authenticated => ({
+  principal: { userId: user.id, role: user.role, via: 'apikey', keyId: row.id, workspaceIds: row.workspaceIds ?? null },
+  user,
+});
+const membershipKey = (p: Principal) => `${p.userId}|${p.workspaceIds?.join(',') ?? '*'}`;
+
 export interface AuthDeps {
   database: Database;
   config: Config;
@@ -291,18 +306,39 @@ export class AuthService {
   }
 
   /** authenticate, plus the user row it loaded, so a handler that needs the user (/api/me) does not load it again. */
-  async authenticateWithUser(header: string | undefined): Promise<{ principal: Principal; user: UserRow }> {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    if (!m) throw fail.unauthorized('authentication required: send Authorization: Bearer <access token or API key>');
-    const token = m[1]!;
+  async authenticateWithUser(header: string | undefined): Promise<Authenticated> {
+    const token = bearerToken(header);
+    if (!token) throw fail.unauthorized('authentication required: send Authorization: Bearer <access token or API key>');
     if (token.startsWith(API_KEY_PREFIX)) return this.authenticateKey(token);
     const userId = await this.accessTokens.verify(token);
     const user = userId && isUuid(userId) ? await this.cachedUser(userId) : undefined;
     if (!user || user.disabled) throw fail.unauthorized('invalid or expired access token');
-    return { principal: { userId: user.id, role: user.role, via: 'jwt', workspaceIds: null }, user };
+    return jwtPrincipal(user);
   }
 
-  private async authenticateKey(key: string): Promise<{ principal: Principal; user: UserRow }> {
+  /**
+   * authenticateWithUser's answer when everything it needs is in the caches (the token verified before, the key and
+   * user loaded within DOCUPOD_AUTH_CACHE_TTL, no last-used touch due): the same checks, without a promise. Undefined
+   * means "ask authenticateWithUser", which also gives every 401; never a different verdict.
+   */
+  authenticateFromCache(header: string | undefined): Authenticated | undefined {
+    const token = bearerToken(header);
+    if (!token) return undefined;
+    if (token.startsWith(API_KEY_PREFIX)) {
+      const row = this.keyCache.get(sha256(token));
+      const now = Date.now();
+      if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) return undefined;
+      if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > 60e3) return undefined; // a touch is due
+      const user = this.userCache.get(row.userId);
+      return user && !user.disabled ? keyPrincipal(user, row) : undefined;
+    }
+    const userId = this.accessTokens.verifiedSubject(token);
+    // No isUuid(userId) here: the user cache holds only rows loaded by their (uuid) id, so any other subject misses.
+    const user = userId === undefined ? undefined : this.userCache.get(userId);
+    return user && !user.disabled ? jwtPrincipal(user) : undefined;
+  }
+
+  private async authenticateKey(key: string): Promise<Authenticated> {
     const hash = sha256(key);
     let row = this.keyCache.get(hash);
     if (!row) {
@@ -320,18 +356,23 @@ export class AuthService {
       row.lastUsedAt = new Date(now);
       await this.apiKeys.touch(row.id);
     }
-    return { principal: { userId: user.id, role: user.role, via: 'apikey', keyId: row.id, workspaceIds: row.workspaceIds ?? null }, user };
+    return keyPrincipal(user, row);
   }
 
   /** The principal's workspaces and roles (an API key's scope applied), through the cache. */
   async memberships(principal: Principal): Promise<Memberships> {
-    const key = `${principal.userId}|${principal.workspaceIds?.join(',') ?? '*'}`;
+    const key = membershipKey(principal);
     const hit = this.membershipCache.get(key);
     if (hit) return hit;
     const gen = this.membershipCache.generation;
     const list = await new WorkspacesRepo(this.db).listForUser(principal.userId, principal.workspaceIds ?? undefined);
     this.membershipCache.set(key, list, gen);
     return list;
+  }
+
+  /** memberships() when the cache holds them (no promise), else undefined. */
+  membershipsFromCache(principal: Principal): Memberships | undefined {
+    return this.membershipCache.get(membershipKey(principal));
   }
 
   /**

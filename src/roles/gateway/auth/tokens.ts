@@ -53,14 +53,20 @@ export class AccessTokens {
       .sign(await this.signingKey());
   }
 
+  /** The user id of a token that verified before and has not expired since; undefined when it must be verified. */
+  verifiedSubject(token: string): string | undefined {
+    const hit = this.verified.get(token);
+    return hit && Math.floor(Date.now() / 1000) < hit.exp ? hit.sub : undefined;
+  }
+
   /** The user id of a valid access token, or undefined for anything else (expired, forged, wrong type, garbage). */
   async verify(token: string): Promise<string | undefined> {
     // A token that verified once verifies again until it expires: the signature, issuer, audience and type are facts
     // of the exact string. So a client sending the same token on every request pays for the HMAC check (WebCrypto,
     // the largest CPU cost of an authenticated request) once. Only expiry is checked again; revocation is not a
     // property of access tokens (the user is still loaded and checked on every request).
-    const hit = this.verified.get(token);
-    if (hit && Math.floor(Date.now() / 1000) < hit.exp) return hit.sub;
+    const hit = this.verifiedSubject(token);
+    if (hit !== undefined) return hit;
     const key = await this.signingKey(); // outside the try: a database failure is not a bad token
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
