@@ -5,10 +5,12 @@ import { embeddingExpr } from '../../storage/vector-schema.js';
 import type { Row } from './row.js';
 
 /**
- * Measured at 100,000 chunks (bench/search.bench.js): ef_search 40 → recall@10 0.89, 64 → 0.94, 100 → 0.95–0.97,
- * so the default favours recall.
+ * Measured at 100,000 chunks (bench/search.bench.js), over three builds of the same index (pgvector draws HNSW levels
+ * at random, so each build differs): ef_search 40 → recall@10 0.88–0.90, 64 → 0.92–0.94, 100 → 0.946–0.976,
+ * 128 → 0.976 (p50/p99 +0.3/+0.5 ms over 100). 100 fell below 0.95 on one build of three, so the default is 128.
+ * DOCUPOD_VECTOR_EF_SEARCH overrides it.
  */
-export const DEFAULT_EF_SEARCH = 100;
+export const DEFAULT_EF_SEARCH = 128;
 
 /** The ef_search each PGlite connection holds at session level (PGlite is one connection per process). */
 const sessionEf = new WeakMap<object, number>();
