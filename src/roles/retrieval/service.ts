@@ -14,8 +14,9 @@ import type { Row } from './row.js';
 import type { RetrievalContract, SearchMode, SearchRequest, SearchResult } from './contract.js';
 
 // Search over one workspace's indexed chunks. Lexical ranking is BM25 computed in SQL from the term statistics the
-// ingest role maintains (Postgres's ts_rank_cd has no IDF and ranked below BM25 on our eval set), vector search is
-// pgvector HNSW with cosine distance, and hybrid fuses both with reciprocal rank fusion.
+// ingest role maintains (Postgres's ts_rank_cd has no IDF and ranked below BM25 on our eval set), or identically in
+// memory over the postings cache (postings-cache.ts) when it holds the query's terms; vector search is pgvector HNSW
+// with cosine distance, and hybrid fuses both with reciprocal rank fusion.
 
 export interface RetrievalDeps {
   db: Db;
