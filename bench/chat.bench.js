@@ -339,8 +339,8 @@ export async function run() {
           `   ${t.name.padEnd(16)} ${t.rps.toFixed(0).padStart(6)} req/s (runs ${t.runs.map((x) => x.rps.toFixed(0)).join(', ')}), p99 latency ${f1(median(t.runs.map((x) => x.p99ms)))} ms, non-2xx ${non2xx}${errs.length ? `, socket errors ${errs.join('; ')}` : ''}`,
         );
       }
-      console.log('   docupod: JWT check (a verified token is remembered until it expires) + user and memberships from the auth cache (reloaded from the database every DOCUPOD_AUTH_CACHE_TTL, 5 s), zod response schema, access log');
-      console.log('   peers: same JWT check and JSON body, user from memory; uvicorn 1 worker (uvloop + httptools when installed), bare Fastify without logging');
+      console.log('   docupod: JWT check (a verified token is remembered until it expires) + user and memberships from the auth cache (reloaded from the database every DOCUPOD_AUTH_CACHE_TTL, 5 s), security headers, response written by fast-json-stringify from its schema (declared fields only), access log, metrics');
+      console.log('   peers: same JWT check and JSON body, user from memory, the HMAC verified on every request (docupod verifies a token once); uvicorn 1 worker (uvloop + httptools when installed), bare Fastify without logging');
       results.rps = Object.fromEntries(targets.map((t) => [t.name, t.rps]));
     }
 
