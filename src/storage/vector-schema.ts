@@ -7,18 +7,21 @@ import { rowsOf, type Db } from './database.js';
 // expression.
 //
 // Storage is `halfvec` (16-bit floats): half the bytes per row on disk and in the buffer cache, and embedding models'
-// own precision is far coarser than float16's ~3 significant digits. The HNSW index, though, is built on the
-// float32 expression `embedding::vector(dims)`: measured on PGlite (WASM, no F16C), an HNSW build over halfvec
-// values took ~4× as long as over float32 (5,000 × 384-d: 61 s vs 16 s on the shared 2-core machine), because every
-// distance converts halves in software. The index stores the cast float32 values, so builds and searches run at
-// float32 speed, and the table stays half-size. Above 2,000 dimensions (pgvector's limit for `vector` in HNSW) the
-// index is built on halfvec itself (limit 4,000); beyond that search is exact. See `npm run bench -- search`.
+// own precision is far coarser than float16's ~3 significant digits.
+//
+// The HNSW index is built on the *binary quantisation* of each vector (one sign bit per dimension, Hamming distance;
+// pgvector ≥ 0.7), and a search re-ranks its candidates by exact cosine distance over the stored halfvec values
+// (src/roles/retrieval/vector.ts), the two-stage search pgvector's README describes. Measured at 100,000 clustered
+// 384-d vectors in PGlite (bench/search.bench.js): the graph over float32 took 70–83 s of CPU to build and 195 MB,
+// because every graph step computes a 384-float distance in WASM without SIMD; over the 48-byte bit strings the
+// build took ~32 s and 33 MB, and top-10 recall after re-ranking 100–128 candidates was 0.99 (0.976 for the float
+// graph at ef_search 128) at lower latency. Bit strings also lift pgvector's HNSW limits of 2,000 (`vector`) and
+// 4,000 (`halfvec`) dimensions: every dimension docupod accepts (≤ 16,000) is indexed. The cost: a model whose
+// vectors do not spread around zero (every component positive, say) has uninformative sign bits, and recall drops
+// unless DOCUPOD_VECTOR_EF_SEARCH (the candidates re-ranked) is raised.
 
 /** HNSW build parameters; pgvector's defaults, kept explicit because the benchmark measures them. */
 export const HNSW = { m: 16, efConstruction: 64 } as const;
-/** pgvector's HNSW limits: `vector` up to 2,000 dimensions, `halfvec` up to 4,000; above, search stays exact. */
-export const MAX_FLOAT32_INDEXED_DIMS = 2000;
-export const MAX_INDEXED_DIMS = 4000;
 
 export async function ensureVectorSchema(db: Db): Promise<void> {
   await db.execute(sql`create table if not exists chunk_embeddings (
@@ -34,6 +37,11 @@ export async function ensureVectorSchema(db: Db): Promise<void> {
     await db.execute(sql`select format_type(atttypid, atttypmod) as type from pg_attribute
       where attrelid = 'chunk_embeddings'::regclass and attname = 'embedding'`),
   );
+  // Float-graph indexes of earlier versions (chunk_embeddings_hnsw_<dims> and _h<dims>) are replaced by the binary
+  // ones: dropped, and a binary index is built for every dimension present (once, at the first start after upgrade).
+  const floatIndexes = rowsOf<{ name: string }>(
+    await db.execute(sql`select indexname as name from pg_indexes where tablename = 'chunk_embeddings' and indexname like 'chunk_embeddings_hnsw_%'`),
+  );
   if (col?.type === 'vector') {
     await db.transaction(async (tx) => {
       const old = rowsOf<{ name: string }>(
@@ -44,39 +52,48 @@ export async function ensureVectorSchema(db: Db): Promise<void> {
       await tx.execute(sql`alter table chunk_embeddings alter column embedding type halfvec using embedding::halfvec`);
     });
   }
+  if (floatIndexes.length > 0) {
+    // Names come from the catalogue and match our own fixed pattern: safe to splice.
+    for (const o of floatIndexes) if (/^chunk_embeddings_hnsw_h?\d+$/.test(o.name)) await db.execute(sql.raw(`drop index if exists ${o.name}`));
+    const present = rowsOf<{ dims: number }>(await db.execute(sql`select distinct dims from chunk_embeddings`));
+    for (const { dims } of present) await ensureHnswIndex(db, Number(dims));
+  }
 }
 
-/** The typed expression every HNSW index and every search uses for one dimension (they must match exactly). */
-export function embeddingExpr(dims: number): { expr: string; type: string; opclass: string } {
+/** The expression every HNSW index and every search uses for one dimension (they must match exactly). */
+export function quantizedExpr(dims: number, column = 'embedding'): string {
   checkDims(dims);
-  const type = dims <= MAX_FLOAT32_INDEXED_DIMS ? `vector(${dims})` : `halfvec(${dims})`;
-  return { expr: `embedding::${type}`, type, opclass: dims <= MAX_FLOAT32_INDEXED_DIMS ? 'vector_cosine_ops' : 'halfvec_cosine_ops' };
+  return `binary_quantize(${column})::bit(${dims})`;
 }
 
-/** Named apart from the float32-column indexes of older databases (chunk_embeddings_hnsw_<dims>), dropped above. */
-export const hnswIndexName = (dims: number) => `chunk_embeddings_hnsw_h${Math.trunc(dims)}`;
+/** The query's side of quantizedExpr: pgvector's binary_quantize sets a bit for each component > 0. */
+export function quantizedLiteral(query: readonly number[]): string {
+  let bits = '';
+  for (const x of query) bits += x > 0 ? '1' : '0';
+  return bits;
+}
+
+export const hnswIndexName = (dims: number) => `chunk_embeddings_bq_${Math.trunc(dims)}`;
 
 function checkDims(dims: number): void {
   if (!Number.isInteger(dims) || dims < 1 || dims > 16000) throw new Error(`invalid embedding dimension ${dims}`);
 }
 
 /**
- * An HNSW cosine index for one dimension (created the first time a workspace embeds at that size). Building is
- * fastest after a bulk load, and only while the graph fits in maintenance_work_mem: beyond it pgvector falls back to
- * a much slower on-disk build, so the build gets a generous budget for its own transaction.
+ * The binary-quantised HNSW index for one dimension (created the first time a workspace embeds at that size).
+ * Building is fastest after a bulk load, and only while the graph fits in maintenance_work_mem: beyond it pgvector
+ * falls back to a much slower on-disk build, so the build gets a generous budget for its own transaction.
  */
 export async function ensureHnswIndex(db: Db, dims: number, opts: { maintenanceWorkMem?: string } = {}): Promise<void> {
   checkDims(dims);
-  if (dims > MAX_INDEXED_DIMS) return;
   const mem = opts.maintenanceWorkMem ?? '512MB';
   if (!/^\d+(kB|MB|GB)$/.test(mem)) throw new Error(`invalid maintenance_work_mem ${mem}`);
   await db.transaction(async (tx) => {
     await tx.execute(sql.raw(`set local maintenance_work_mem = '${mem}'`));
     // dims is a validated integer: identifiers and typmods cannot be bound as parameters.
-    const { expr, opclass } = embeddingExpr(dims);
     await tx.execute(
       sql.raw(`create index if not exists ${hnswIndexName(dims)} on chunk_embeddings
-        using hnsw ((${expr}) ${opclass}) with (m = ${HNSW.m}, ef_construction = ${HNSW.efConstruction})
+        using hnsw ((${quantizedExpr(dims)}) bit_hamming_ops) with (m = ${HNSW.m}, ef_construction = ${HNSW.efConstruction})
         where dims = ${dims}`),
     );
   });

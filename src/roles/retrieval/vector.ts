@@ -1,50 +1,77 @@
 import { is, sql, type SQL } from 'drizzle-orm';
 import { PgliteSession } from 'drizzle-orm/pglite';
 import { rowsOf, type Db } from '../../storage/database.js';
-import { embeddingExpr } from '../../storage/vector-schema.js';
+import { quantizedExpr, quantizedLiteral } from '../../storage/vector-schema.js';
 import type { Row } from './row.js';
 
 /**
- * Measured at 100,000 chunks (bench/search.bench.js), over three builds of the same index (pgvector draws HNSW levels
- * at random, so each build differs): ef_search 40 → recall@10 0.88–0.90, 64 → 0.92–0.94, 100 → 0.946–0.976,
- * 128 → 0.976 (p50/p99 +0.3/+0.5 ms over 100). 100 fell below 0.95 on one build of three, so the default is 128.
- * DOCUPOD_VECTOR_EF_SEARCH overrides it.
+ * How many candidates the binary-quantised HNSW index returns for exact re-ranking (hnsw.ef_search, and the inner
+ * LIMIT). Measured at 100,000 clustered 384-d vectors (bench/search.bench.js): recall@10 after re-ranking 0.91 at
+ * 40 candidates, 0.99 at 100, 0.996 at 200; 128 leaves a margin for other builds and data. DOCUPOD_VECTOR_EF_SEARCH
+ * overrides it.
  */
 export const DEFAULT_EF_SEARCH = 128;
 
 /** The ef_search each PGlite connection holds at session level (PGlite is one connection per process). */
 const sessionEf = new WeakMap<object, number>();
 
-/** Nearest chunks by cosine distance through the per-dimension HNSW index (see src/storage/vector-schema.ts). */
-export async function vectorSearch(db: Db, args: { workspaceId: string; query: number[]; limit: number; efSearch?: number; filters: SQL }): Promise<Row[]> {
+export interface VectorSearchArgs {
+  workspaceId: string;
+  query: number[];
+  limit: number;
+  efSearch?: number;
+  filters: SQL;
+}
+
+/** The search's SQL and its ef_search (exported for the test that checks the plan uses the index). */
+export function vectorSearchQuery(args: VectorSearchArgs): { ef: number; statement: SQL } {
   const { workspaceId, limit, query } = args;
   const dims = query.length;
-  // 9 significant digits name a float32 exactly (the index holds float32); the 17 of JSON.stringify only cost
-  // parsing time, which PGlite's WASM float parser makes noticeable (~1 ms for 384 values).
+  // 9 significant digits name a float32 exactly; the 17 of JSON.stringify only cost parsing time, which PGlite's WASM
+  // float parser makes noticeable (~1 ms for 384 values).
   const literal = `[${query
     .map((x) => {
       if (!Number.isFinite(x)) throw new Error(`the query embedding has a non-finite value (${x})`);
       return +x.toPrecision(9);
     })
     .join(',')}]`;
-  // The same typed expression as the per-dimension HNSW index (see src/storage/vector-schema.ts), or the planner
-  // cannot use it. dims is validated there: a typmod cannot be a bound parameter.
-  const { expr, type } = embeddingExpr(dims);
-  const column = sql.raw(`e.${expr}`);
-  const cast = sql.raw(type);
+  // The same expression as the per-dimension index, or the planner cannot use it; dims is validated there (a typmod
+  // cannot be a bound parameter). The query's bits are computed here, so PGlite parses its floats once.
+  const indexed = sql.raw(quantizedExpr(dims, 'e.embedding'));
+  const bitType = sql.raw(`bit(${dims})`);
+  const halfType = sql.raw(`halfvec(${dims})`);
   // HNSW returns at most ef_search rows: never fewer candidates than rows asked for.
   const ef = Math.trunc(Math.max(args.efSearch ?? DEFAULT_EF_SEARCH, limit));
   if (!(ef >= 1 && ef <= 1000)) throw new Error(`invalid hnsw.ef_search ${ef}`);
-  const search = (tx: Db) =>
-    tx.execute(sql`
+  // The inner query only walks the index: ef_search candidates with their exact distances, no joins (joining chunks
+  // and documents per candidate cost ~5 ms of a ~9 ms search at ef_search 100). The indexed-state join and the
+  // filters apply to the candidates, as they did to the rows of a plain HNSW scan (which also returns at most
+  // ef_search rows): a filter that excludes most of a workspace can leave fewer than `limit` results.
+  const statement = sql`
       select c.id as chunk_id, c.document_id, d.source, d.title, c.heading_path, c.text, c.page, c.char_start, c.char_end,
-        (1 - (${column} <=> ${literal}::${cast}))::float8 as score
-      from chunk_embeddings e
-      join chunks c on c.id = e.chunk_id
+        (1 - k.distance)::float8 as score
+      from (
+        select e.chunk_id, (e.embedding <=> ${literal}::${halfType}) as distance
+        from chunk_embeddings e
+        where e.workspace_id = ${workspaceId} and e.dims = ${dims}
+        order by ${indexed} <~> ${quantizedLiteral(query)}::${bitType}
+        limit ${ef}) k
+      join chunks c on c.id = k.chunk_id
       join documents d on d.id = c.document_id and d.state = 'indexed'
-      where e.workspace_id = ${workspaceId} and e.dims = ${dims} ${args.filters}
-      order by ${column} <=> ${literal}::${cast}
-      limit ${limit}`);
+      where true ${args.filters}
+      order by k.distance, c.id
+      limit ${limit}`;
+  return { ef, statement };
+}
+
+/**
+ * Nearest chunks by cosine distance, in two stages (see src/storage/vector-schema.ts): the per-dimension HNSW index
+ * over sign bits yields ef_search candidates by Hamming distance, which are re-ranked by exact cosine distance over
+ * the stored halfvec values.
+ */
+export async function vectorSearch(db: Db, args: VectorSearchArgs): Promise<Row[]> {
+  const { ef, statement } = vectorSearchQuery(args);
+  const search = (tx: Db) => tx.execute(statement);
   // PGlite is a single connection that only this module tunes: set ef_search on the session when it changes and
   // search in one round trip, instead of BEGIN, SET LOCAL, the search and COMMIT (4 round trips, ~1 ms of a ~5 ms
   // search). A pooled server connection could be anyone's next, so there the setting stays local to a transaction.

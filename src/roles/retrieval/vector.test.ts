@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase } from '../../../test/fixtures/database.js';
+import { rowsOf, type Database } from '../../storage/database.js';
+import { documents } from '../../storage/schema-documents.js';
+import { workspaces } from '../../storage/schema.js';
+import { ensureHnswIndex, ensureVectorSchema, hnswIndexName, quantizedLiteral } from '../../storage/vector-schema.js';
+import { writeDocumentIndex } from '../ingest/index-writer.js';
+import { writeEmbeddings } from '../ingest/embedding-writer.js';
+import { vectorSearch, vectorSearchQuery } from './vector.js';
+
+// Two-stage vector search on PGlite's pgvector: the HNSW index over sign bits (binary_quantize) proposes candidates,
+// exact cosine distance over the stored halfvec values ranks them. These tests pin what the stages must agree on.
+
+const DIMS = 16;
+let seed = 12345;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+const randomVector = () => Array.from({ length: DIMS }, () => rand());
+const cosine = (a: number[], b: number[]) => {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! ** 2;
+    nb += b[i]! ** 2;
+  }
+  return dot / Math.sqrt(na * nb);
+};
+
+let t: { database: Database; close: () => Promise<void> };
+let workspaceId: string;
+let vectors: number[][];
+let chunkIds: string[];
+
+beforeAll(async () => {
+  t = await freshDatabase('pglite');
+  await t.database.migrate();
+  const db = t.database.db;
+  workspaceId = randomUUID();
+  const documentId = randomUUID();
+  await db.insert(workspaces).values({ id: workspaceId, slug: `w-${workspaceId.slice(0, 8)}`, name: 'w', description: '' });
+  await db.insert(documents).values({ id: documentId, workspaceId, source: 'a.md', contentHash: documentId.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: documentId, state: 'indexed' });
+  vectors = Array.from({ length: 300 }, randomVector);
+  chunkIds = await db.transaction(async (tx) => {
+    const ids = await writeDocumentIndex(tx, { workspaceId, documentId, title: null, language: 'english', chunks: vectors.map((_, i) => ({ text: `chunk ${i}`, headingPath: [], charStart: 0, charEnd: 7, tokenCount: 2 })) });
+    await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings: vectors });
+    return ids;
+  });
+  await ensureHnswIndex(db, DIMS);
+});
+afterAll(async () => t?.close());
+
+describe('vector search', () => {
+  it("computes the query's bits exactly as pgvector's binary_quantize does (a bit per component > 0)", async () => {
+    for (const v of [[0, -0, 1e-8, -1e-8, 3, -3, 0.5, -0.5], randomVector()]) {
+      const [r] = rowsOf<{ bits: string }>(await t.database.db.execute(sql`select binary_quantize(${`[${v.join(',')}]`}::vector)::text as bits`));
+      expect(quantizedLiteral(v)).toBe(r!.bits);
+    }
+  });
+
+  it('walks the binary HNSW index in the inner query: the expressions match (the plan names it)', async () => {
+    const { statement, ef } = vectorSearchQuery({ workspaceId, query: randomVector(), limit: 5, filters: sql`` });
+    const plan = await t.database.db.transaction(async (tx) => {
+      await tx.execute(sql.raw(`set local hnsw.ef_search = ${ef}`));
+      // 300 rows: a scan of the workspace's rows would be cheaper, so only the HNSW path is left open. Were the
+      // expressions different, the planner could not use the index at all and would keep a (disabled) scan.
+      await tx.execute(sql`set local enable_seqscan = off`);
+      await tx.execute(sql`set local enable_bitmapscan = off`);
+      return rowsOf<Record<string, string>>(await tx.execute(sql`explain ${statement}`)).map((r) => Object.values(r)[0]).join('\n');
+    });
+    expect(plan).toContain(`Index Scan using ${hnswIndexName(DIMS)}`);
+  });
+
+  it('returns the exact cosine top-k, best first, with the similarity as score, when the candidates cover it', async () => {
+    for (let q = 0; q < 5; q++) {
+      const query = randomVector();
+      // ef_search ≥ the rows of the workspace: every row is a candidate, so the re-ranked top 5 must be exact.
+      const rows = await vectorSearch(t.database.db, { workspaceId, query, limit: 5, efSearch: 400, filters: sql`` });
+      const exact = vectors
+        .map((v, i) => ({ id: chunkIds[i]!, s: cosine(query, v) }))
+        .sort((a, b) => b.s - a.s)
+        .slice(0, 5);
+      expect(rows.map((r) => r.chunk_id)).toEqual(exact.map((e) => e.id));
+      // halfvec keeps ~3 significant digits of each component
+      for (const [i, r] of rows.entries()) expect(Number(r.score)).toBeCloseTo(exact[i]!.s, 2);
+    }
+  });
+
+  it('replaces the float-graph index of earlier versions by the binary one at migration', async () => {
+    const db = t.database.db;
+    await db.execute(sql.raw(`drop index ${hnswIndexName(DIMS)}`));
+    await db.execute(sql.raw(`create index chunk_embeddings_hnsw_h${DIMS} on chunk_embeddings using hnsw ((embedding::vector(${DIMS})) vector_cosine_ops) where dims = ${DIMS}`));
+    await ensureVectorSchema(db);
+    const names = rowsOf<{ name: string }>(await db.execute(sql`select indexname as name from pg_indexes where tablename = 'chunk_embeddings'`)).map((r) => r.name);
+    expect(names).toContain(hnswIndexName(DIMS));
+    expect(names).not.toContain(`chunk_embeddings_hnsw_h${DIMS}`);
+  });
+});
