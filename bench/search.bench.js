@@ -26,7 +26,7 @@ const MEMORY_STORE_QUERIES = Number(process.env.BENCH_MEMORY_STORE_QUERIES ?? 30
 const DIMS = 384;
 const CLUSTERS = 200;
 const DOCS = 100;
-const EF_SEARCH = [40, 64, 100, 128, 200];
+const EF_SEARCH = [40, 64, 100, 128, 200]; // must include the default (src/roles/retrieval/vector.ts)
 
 const log = (...a) => console.log(...a);
 const loadavg = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
@@ -150,7 +150,7 @@ export async function run() {
   const { writeDocumentIndex } = await import(dist('roles/ingest/index-writer.js'));
   const { writeEmbeddings } = await import(dist('roles/ingest/embedding-writer.js'));
   const { ensureHnswIndex, HNSW, hnswIndexName } = await import(dist('storage/vector-schema.js'));
-  const { vectorSearch } = await import(dist('roles/retrieval/vector.js'));
+  const { vectorSearch, DEFAULT_EF_SEARCH } = await import(dist('roles/retrieval/vector.js'));
   const { createRetrievalService, DEFAULT_LEXICAL_CACHE_BYTES } = await import(dist('roles/retrieval/service.js'));
   const { PostingsCache } = await import(dist('roles/retrieval/postings-cache.js'));
   const { createMetricsRegistry } = await import(dist('observability/metrics.js'));
@@ -219,6 +219,9 @@ export async function run() {
 
     // ---- vector load + index build
     const flat = makeVectors(N, 11);
+    // Flush the lexical load's dirty pages and WAL first: PGlite has no background writer or checkpointer, so
+    // otherwise the vector load and build pay for writing out the lexical index (measured: a 48 s build instead of 33 s).
+    await db.execute(sql`checkpoint`);
     const before = dirSizeBytes(b.dir);
     log(`\nload average ${loadavg()}`);
     let cpu0 = process.cpuUsage();
@@ -282,9 +285,13 @@ export async function run() {
     const mq = queriesV.slice(0, MEMORY_STORE_QUERIES);
     const mem = await timeQueries(mq, (q) => store.similaritySearchVectorWithScore(q, 10));
     log(`  LangChain MemoryVectorStore (exact, ${mq.length} q)   ${fmtMs(mem.p50).padStart(7)}  ${fmtMs(mem.p99).padStart(7)}   1.000   (load ${storeLoadS.toFixed(1)} s)`);
-    const pick = EF_SEARCH.find((ef) => vecResults[ef].recall >= 0.95) ?? EF_SEARCH.at(-1);
-    const v = vecResults[pick];
-    log(`  ratio MemoryVectorStore/docupod at ef_search=${pick} (recall ${v.recall.toFixed(3)}): p50 ${(mem.p50 / v.p50).toFixed(1)}×, p99 ${(mem.p99 / v.p99).toFixed(1)}× (goal ≥ 25×, p99 ≤ 10 ms at recall ≥ 0.95)`);
+    // The default (what a user gets) first, then the smallest ef_search that reaches the recall goal in this run.
+    const least = EF_SEARCH.find((ef) => vecResults[ef].recall >= 0.95);
+    for (const [what, pick] of [['default ef_search', DEFAULT_EF_SEARCH], ['least ef_search at recall ≥ 0.95', least]]) {
+      const v = vecResults[pick];
+      if (!v) continue;
+      log(`  ratio MemoryVectorStore/docupod, ${what} = ${pick} (recall ${v.recall.toFixed(3)}): p50 ${(mem.p50 / v.p50).toFixed(1)}×, p99 ${(mem.p99 / v.p99).toFixed(1)}× (goal ≥ 25×, p99 ≤ 10 ms at recall ≥ 0.95)`);
+    }
   } finally {
     await b.close();
   }

@@ -26,7 +26,7 @@ export interface RetrievalDeps {
   metrics: Registry;
   version: string;
   ready: () => Promise<true | string>;
-  /** HNSW candidate list size: higher = better recall, slower. */
+  /** Vector candidates from the binary HNSW index re-ranked by exact cosine: higher = better recall, slower. */
   efSearch?: number;
   bm25?: Partial<Bm25Params>;
   /**

@@ -88,6 +88,27 @@ describe('vector search', () => {
     }
   });
 
+  it('applies document and source filters (as the service writes them) to the candidates', async () => {
+    const db = t.database.db;
+    const otherId = randomUUID();
+    await db.insert(documents).values({ id: otherId, workspaceId, source: 'notes/b.md', contentHash: otherId.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: otherId, state: 'indexed' });
+    const near = vectors[0]!.map((x) => x + 0.01);
+    const [otherChunk] = await db.transaction(async (tx) => {
+      const ids = await writeDocumentIndex(tx, { workspaceId, documentId: otherId, title: null, language: 'english', chunks: [{ text: 'other', headingPath: [], charStart: 0, charEnd: 5, tokenCount: 1 }] });
+      await writeEmbeddings(tx, { workspaceId, documentId: otherId, chunkIds: ids, embeddings: [near] });
+      return ids;
+    });
+    const all = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`` });
+    expect(all.map((r) => r.chunk_id)).toContain(otherChunk);
+    const bySource = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`and (d.source like ${'notes/%'})` });
+    expect(bySource.map((r) => r.chunk_id)).toEqual([otherChunk]);
+    const byDocument = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`and c.document_id in (${otherId}::uuid)` });
+    expect(byDocument.map((r) => r.chunk_id)).toEqual([otherChunk]);
+    const excluded = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`and c.document_id in (${randomUUID()}::uuid)` });
+    expect(excluded).toEqual([]);
+    await db.delete(documents).where(sql`id = ${otherId}`);
+  });
+
   it('replaces the float-graph index of earlier versions by the binary one at migration', async () => {
     const db = t.database.db;
     await db.execute(sql.raw(`drop index ${hnswIndexName(DIMS)}`));

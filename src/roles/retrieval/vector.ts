@@ -6,8 +6,9 @@ import type { Row } from './row.js';
 
 /**
  * How many candidates the binary-quantised HNSW index returns for exact re-ranking (hnsw.ef_search, and the inner
- * LIMIT). Measured at 100,000 clustered 384-d vectors (bench/search.bench.js): recall@10 after re-ranking 0.91 at
- * 40 candidates, 0.99 at 100, 0.996 at 200; 128 leaves a margin for other builds and data. DOCUPOD_VECTOR_EF_SEARCH
+ * LIMIT). Measured at 100,000 clustered 384-d vectors over three builds (bench/search.bench.js): recall@10 after
+ * re-ranking 0.85–0.88 at 40 candidates, 0.93–0.97 at 64, 0.985–0.992 at 100 and 0.988–0.992 at 128, at p99 ~7 ms;
+ * 128 leaves a margin for other builds and data. DOCUPOD_VECTOR_EF_SEARCH
  * overrides it.
  */
 export const DEFAULT_EF_SEARCH = 128;
@@ -43,24 +44,30 @@ export function vectorSearchQuery(args: VectorSearchArgs): { ef: number; stateme
   // HNSW returns at most ef_search rows: never fewer candidates than rows asked for.
   const ef = Math.trunc(Math.max(args.efSearch ?? DEFAULT_EF_SEARCH, limit));
   if (!(ef >= 1 && ef <= 1000)) throw new Error(`invalid hnsw.ef_search ${ef}`);
-  // The inner query only walks the index: ef_search candidates with their exact distances, no joins (joining chunks
-  // and documents per candidate cost ~5 ms of a ~9 ms search at ef_search 100). The indexed-state join and the
-  // filters apply to the candidates, as they did to the rows of a plain HNSW scan (which also returns at most
-  // ef_search rows): a filter that excludes most of a workspace can leave fewer than `limit` results.
+  // Three steps, each a subquery the planner keeps apart (they end in LIMIT): walk the index for ef_search
+  // candidates and their exact distances; keep the candidates of indexed documents that pass the filters (the
+  // candidate set is aliased `c` with the chunk's document_id, so the filters read as they do elsewhere) and take
+  // the best `limit`; only then read those chunks' text. Reading the chunks row of every candidate cost ~4 ms of a
+  // ~9 ms search at 100,000 chunks (a random page read each). As with a plain HNSW scan, which also returns at most
+  // ef_search rows, a filter that excludes most of a workspace can leave fewer than `limit` results.
   const statement = sql`
       select c.id as chunk_id, c.document_id, d.source, d.title, c.heading_path, c.text, c.page, c.char_start, c.char_end,
-        (1 - k.distance)::float8 as score
+        (1 - best.distance)::float8 as score
       from (
-        select e.chunk_id, (e.embedding <=> ${literal}::${halfType}) as distance
-        from chunk_embeddings e
-        where e.workspace_id = ${workspaceId} and e.dims = ${dims}
-        order by ${indexed} <~> ${quantizedLiteral(query)}::${bitType}
-        limit ${ef}) k
-      join chunks c on c.id = k.chunk_id
-      join documents d on d.id = c.document_id and d.state = 'indexed'
-      where true ${args.filters}
-      order by k.distance, c.id
-      limit ${limit}`;
+        select c.id, c.distance
+        from (
+          select e.chunk_id as id, e.document_id, (e.embedding <=> ${literal}::${halfType}) as distance
+          from chunk_embeddings e
+          where e.workspace_id = ${workspaceId} and e.dims = ${dims}
+          order by ${indexed} <~> ${quantizedLiteral(query)}::${bitType}
+          limit ${ef}) c
+        join documents d on d.id = c.document_id and d.state = 'indexed'
+        where true ${args.filters}
+        order by c.distance, c.id
+        limit ${limit}) best
+      join chunks c on c.id = best.id
+      join documents d on d.id = c.document_id
+      order by best.distance, c.id`;
   return { ef, statement };
 }
 
