@@ -66,7 +66,8 @@ export const chunks = pgTable(
   (t) => [
     uniqueIndex('chunks_document_idx_key').on(t.documentId, t.idx),
     index('chunks_workspace_idx').on(t.workspaceId),
-    index('chunks_tsv_idx').using('gin', t.tsv),
+    // No GIN index on tsv: lexical search reads the postings table, and the proximity re-score tests `tsv @@` on
+    // its few candidate rows only, so a GIN index would only cost ingest time and disk (migration 0008).
   ],
 );
 
