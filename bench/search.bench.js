@@ -176,7 +176,7 @@ export async function run() {
       chunkIds.push(...ids.map((id) => ({ id, documentId })));
     }
     const lexLoadS = (performance.now() - t0) / 1000;
-    log(`lexical index load (writeDocumentIndex, tsvector + GIN + BM25 stats): ${lexLoadS.toFixed(1)} s`);
+    log(`lexical index load (writeDocumentIndex: chunks with tsvectors, postings, BM25 stats): ${lexLoadS.toFixed(1)} s`);
     await db.execute(sql`analyze`);
 
     // ---- lexical search: docupod (retrieval service, postings cache and SQL) vs MiniSearch
@@ -252,7 +252,7 @@ export async function run() {
     log(`  HNSW build:              ${buildS.toFixed(1)} s   (CPU ${buildCpuS.toFixed(1)} s)`);
     log(`  load + build:            ${(loadS + buildS).toFixed(1)} s   (CPU ${(loadCpuS + buildCpuS).toFixed(1)} s; goal ≤ 60 s; ${((loadS + buildS) / 60).toFixed(2)}× of budget)`);
     log(`  load average ${loadavg()}`);
-    log(`  disk: table ${mb(sizes.heap)} MB + HNSW ${mb(sizes.hnsw)} MB (all indexes ${mb(sizes.indexes)} MB) = ${mb(sizes.heap + sizes.indexes)} MB; goal ≤ 400 MB; whole data dir now ${mb(after)} MB incl. chunks, GIN and WAL (was ${mb(before)} MB before the vectors; WAL recycling makes the difference meaningless)`);
+    log(`  disk: table ${mb(sizes.heap)} MB + HNSW ${mb(sizes.hnsw)} MB (all indexes ${mb(sizes.indexes)} MB) = ${mb(sizes.heap + sizes.indexes)} MB; goal ≤ 400 MB; whole data dir now ${mb(after)} MB incl. chunks, postings and WAL (was ${mb(before)} MB before the vectors; WAL recycling makes the difference meaningless)`);
 
     // ---- vector search: recall and latency
     const vq = makeVectors(QUERIES, 99);

@@ -145,7 +145,7 @@ export const ConfigSchema = z
      */
     DOCUPOD_LEXICAL_CACHE_MB: z.coerce.number({ message: 'expected a whole number of MiB' }).int().min(0).max(1_000_000).default(128),
     /** Vector search: candidates the binary HNSW index returns for exact re-ranking (higher = better recall, slower). See README "Search settings". */
-    DOCUPOD_VECTOR_EF_SEARCH: PositiveInt.max(1000).default(128),
+    DOCUPOD_VECTOR_EF_SEARCH: PositiveInt.max(1000).default(100),
 
     /** The models role: `<repository>/<name>/<version>/` folders; default `<DOCUPOD_DATA_DIR>/models`. */
     DOCUPOD_MODELS_REPOSITORY: z.string().optional(),

@@ -10,15 +10,15 @@ import { rowsOf, type Db } from './database.js';
 // own precision is far coarser than float16's ~3 significant digits.
 //
 // The HNSW index is built on the *binary quantisation* of each vector (one sign bit per dimension, Hamming distance;
-// pgvector ≥ 0.7), and a search re-ranks its candidates by exact cosine distance over the stored halfvec values
-// (src/roles/retrieval/vector.ts), the two-stage search pgvector's README describes. Measured at 100,000 clustered
-// 384-d vectors in PGlite (bench/search.bench.js): the graph over float32 took 70–83 s of CPU to build and 195 MB,
-// because every graph step computes a 384-float distance in WASM without SIMD; over the 48-byte bit strings the
-// build took ~32 s and 33 MB, and top-10 recall after re-ranking 100–128 candidates was 0.99 (0.976 for the float
-// graph at ef_search 128) at lower latency. Bit strings also lift pgvector's HNSW limits of 2,000 (`vector`) and
-// 4,000 (`halfvec`) dimensions: every dimension docupod accepts (≤ 16,000) is indexed. The cost: a model whose
-// vectors do not spread around zero (every component positive, say) has uninformative sign bits, and recall drops
-// unless DOCUPOD_VECTOR_EF_SEARCH (the candidates re-ranked) is raised.
+// pgvector ≥ 0.8 for the search's iterative scans), and a search re-ranks its candidates by exact cosine distance over
+// the stored halfvec values (src/roles/retrieval/vector.ts), the two-stage search pgvector's README describes. Measured
+// at 100,000 clustered 384-d vectors in PGlite (bench/search.bench.js): the graph over float32 took 70–83 s of CPU to
+// build and 195 MB, because every graph step computes a 384-float distance in WASM without SIMD; over the 48-byte bit
+// strings the build took ~32 s and 33 MB, and top-10 recall after re-ranking 100–128 candidates was 0.99 (0.976 for the
+// float graph at ef_search 128) at lower latency. Bit strings also lift pgvector's HNSW limits of 2,000 (`vector`) and
+// 4,000 (`halfvec`) dimensions: every dimension docupod accepts (≤ 16,000) is indexed. The cost: a model whose vectors
+// do not spread around zero (every component positive, say) has uninformative sign bits, and recall drops unless
+// DOCUPOD_VECTOR_EF_SEARCH (the candidates re-ranked) is raised.
 
 /** HNSW build parameters; pgvector's defaults, kept explicit because the benchmark measures them. */
 export const HNSW = { m: 16, efConstruction: 64 } as const;

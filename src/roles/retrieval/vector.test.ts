@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../../../test/fixtures/database.js';
-import { rowsOf, type Database } from '../../storage/database.js';
+import { startPgliteWireServer } from '../../../test/fixtures/pglite-server.js';
+import { openDatabase, rowsOf, type Database } from '../../storage/database.js';
 import { documents } from '../../storage/schema-documents.js';
 import { workspaces } from '../../storage/schema.js';
 import { ensureHnswIndex, ensureVectorSchema, hnswIndexName, quantizedLiteral } from '../../storage/vector-schema.js';
@@ -107,6 +108,73 @@ describe('vector search', () => {
     const excluded = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`and c.document_id in (${randomUUID()}::uuid)` });
     expect(excluded).toEqual([]);
     await db.delete(documents).where(sql`id = ${otherId}`);
+  });
+
+  it("finds a small workspace's chunks through an index another workspace fills (iterative scan), and filtered chunks beyond ef_search", async () => {
+    const db = t.database.db;
+    const smallWs = randomUUID();
+    const smallDoc = randomUUID();
+    await db.insert(workspaces).values({ id: smallWs, slug: `w-${smallWs.slice(0, 8)}`, name: 'small', description: '' });
+    await db.insert(documents).values({ id: smallDoc, workspaceId: smallWs, source: 'small.md', contentHash: smallDoc.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: smallDoc, state: 'indexed' });
+    // Three vectors opposite the query: the 300 of the large workspace are all nearer, so the first ef_search = 10
+    // candidates of a plain HNSW scan would all belong to the other workspace and be filtered out.
+    const query = randomVector();
+    const opposite = [0, 1, 2].map(() => query.map((x) => -x + rand() * 0.05));
+    const smallIds = await db.transaction(async (tx) => {
+      const ids = await writeDocumentIndex(tx, { workspaceId: smallWs, documentId: smallDoc, title: null, language: 'english', chunks: opposite.map((_, i) => ({ text: `small ${i}`, headingPath: [], charStart: 0, charEnd: 7, tokenCount: 2 })) });
+      await writeEmbeddings(tx, { workspaceId: smallWs, documentId: smallDoc, chunkIds: ids, embeddings: opposite });
+      return ids;
+    });
+    // 300 rows are few enough for the planner to prefer an exact scan: leave it the HNSW path only (PGlite is one
+    // session, so this holds for vectorSearch's statements), as it is at any real size.
+    await db.execute(sql`set enable_seqscan = off`);
+    await db.execute(sql`set enable_bitmapscan = off`);
+    const rows = await vectorSearch(db, { workspaceId: smallWs, query, limit: 3, efSearch: 10, filters: sql`` });
+    expect(rows.map((r) => r.chunk_id).sort()).toEqual([...smallIds].sort());
+    // The same inside one workspace: a source filter that only its two farthest chunks pass.
+    const farDoc = randomUUID();
+    await db.insert(documents).values({ id: farDoc, workspaceId, source: 'far.md', contentHash: farDoc.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: farDoc, state: 'indexed' });
+    const farIds = await db.transaction(async (tx) => {
+      const ids = await writeDocumentIndex(tx, { workspaceId, documentId: farDoc, title: null, language: 'english', chunks: [0, 1].map((i) => ({ text: `far ${i}`, headingPath: [], charStart: 0, charEnd: 5, tokenCount: 2 })) });
+      await writeEmbeddings(tx, { workspaceId, documentId: farDoc, chunkIds: ids, embeddings: opposite.slice(0, 2) });
+      return ids;
+    });
+    const far = await vectorSearch(db, { workspaceId, query, limit: 5, efSearch: 10, filters: sql`and (d.source like ${'far.md'})` });
+    expect(far.map((r) => r.chunk_id).sort()).toEqual([...farIds].sort());
+    await db.delete(documents).where(sql`id = ${farDoc}`);
+    await db.execute(sql`reset enable_seqscan`);
+    await db.execute(sql`reset enable_bitmapscan`);
+    await db.delete(workspaces).where(sql`id = ${smallWs}`);
+  });
+
+  it('searches the same way over the pg driver (settings local to a transaction, as on a pooled server)', async () => {
+    const wire = await startPgliteWireServer();
+    const database = await openDatabase({ url: wire.url, poolMax: 4 });
+    try {
+      await database.migrate();
+      const db = database.db;
+      const ws = randomUUID();
+      const doc = randomUUID();
+      await db.insert(workspaces).values({ id: ws, slug: `w-${ws.slice(0, 8)}`, name: 'w', description: '' });
+      await db.insert(documents).values({ id: doc, workspaceId: ws, source: 'a.md', contentHash: doc.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: doc, state: 'indexed' });
+      const some = vectors.slice(0, 40);
+      const ids = await db.transaction(async (tx) => {
+        const chunkIds = await writeDocumentIndex(tx, { workspaceId: ws, documentId: doc, title: null, language: 'english', chunks: some.map((_, i) => ({ text: `c ${i}`, headingPath: [], charStart: 0, charEnd: 3, tokenCount: 1 })) });
+        await writeEmbeddings(tx, { workspaceId: ws, documentId: doc, chunkIds, embeddings: some });
+        return chunkIds;
+      });
+      await ensureHnswIndex(db, DIMS);
+      const query = randomVector();
+      const rows = await vectorSearch(db, { workspaceId: ws, query, limit: 3, efSearch: 64, filters: sql`` });
+      const exact = some.map((v, i) => ({ id: ids[i]!, s: cosine(query, v) })).sort((a, b) => b.s - a.s).slice(0, 3);
+      expect(rows.map((r) => r.chunk_id)).toEqual(exact.map((e) => e.id));
+      // The settings stayed inside the search's transaction.
+      const [after] = rowsOf<{ ef: string }>(await db.execute(sql`select current_setting('hnsw.ef_search') as ef`));
+      expect(after!.ef).toBe('40');
+    } finally {
+      await database.close();
+      await wire.close();
+    }
   });
 
   it('replaces the float-graph index of earlier versions by the binary one at migration', async () => {

@@ -6,12 +6,11 @@ import type { Row } from './row.js';
 
 /**
  * How many candidates the binary-quantised HNSW index returns for exact re-ranking (hnsw.ef_search, and the inner
- * LIMIT). Measured at 100,000 clustered 384-d vectors over three builds (bench/search.bench.js): recall@10 after
- * re-ranking 0.85–0.88 at 40 candidates, 0.93–0.97 at 64, 0.985–0.992 at 100 and 0.988–0.992 at 128, at p99 ~7 ms;
- * 128 leaves a margin for other builds and data. DOCUPOD_VECTOR_EF_SEARCH
- * overrides it.
+ * LIMIT). Measured at 100,000 clustered 384-d vectors over four builds (bench/search.bench.js): recall@10 after
+ * re-ranking 0.85–0.90 at 40 candidates, 0.93–0.98 at 64, 0.985–0.997 at 100 and 0.988–0.997 at 128; p99 rose
+ * ~1–2 ms from 100 to 128. 100 keeps a margin over 0.95 on every build. DOCUPOD_VECTOR_EF_SEARCH overrides it.
  */
-export const DEFAULT_EF_SEARCH = 128;
+export const DEFAULT_EF_SEARCH = 100;
 
 /** The ef_search each PGlite connection holds at session level (PGlite is one connection per process). */
 const sessionEf = new WeakMap<object, number>();
@@ -38,32 +37,34 @@ export function vectorSearchQuery(args: VectorSearchArgs): { ef: number; stateme
     .join(',')}]`;
   // The same expression as the per-dimension index, or the planner cannot use it; dims is validated there (a typmod
   // cannot be a bound parameter). The query's bits are computed here, so PGlite parses its floats once.
-  const indexed = sql.raw(quantizedExpr(dims, 'e.embedding'));
+  const indexed = sql.raw(quantizedExpr(dims, 'c.embedding'));
   const bitType = sql.raw(`bit(${dims})`);
   const halfType = sql.raw(`halfvec(${dims})`);
   // HNSW returns at most ef_search rows: never fewer candidates than rows asked for.
   const ef = Math.trunc(Math.max(args.efSearch ?? DEFAULT_EF_SEARCH, limit));
   if (!(ef >= 1 && ef <= 1000)) throw new Error(`invalid hnsw.ef_search ${ef}`);
-  // Three steps, each a subquery the planner keeps apart (they end in LIMIT): walk the index for ef_search
-  // candidates and their exact distances; keep the candidates of indexed documents that pass the filters (the
-  // candidate set is aliased `c` with the chunk's document_id, so the filters read as they do elsewhere) and take
-  // the best `limit`; only then read those chunks' text. Reading the chunks row of every candidate cost ~4 ms of a
-  // ~9 ms search at 100,000 chunks (a random page read each). As with a plain HNSW scan, which also returns at most
-  // ef_search rows, a filter that excludes most of a workspace can leave fewer than `limit` results.
+  // Two steps, each a subquery the planner keeps apart (each ends in LIMIT):
+  // 1. walk the index for ef_search candidates of this workspace's indexed documents that pass the filters, with
+  //    their exact distances. The scan is iterative (pgvector ≥ 0.8, hnsw.iterative_scan = relaxed_order, set in
+  //    vectorSearch): when the workspace, state or filters reject candidates, the index walk goes on instead of
+  //    returning fewer rows, so a small workspace sharing the index with a large one still gets its nearest chunks
+  //    (up to hnsw.max_scan_tuples, 20,000 visited). chunk_embeddings is aliased `c` (it has document_id), so the
+  //    service's filters read as they do elsewhere. "Relaxed" order is fine: step 2 re-ranks exactly.
+  // 2. take the best `limit` by exact distance, then read only those chunks' text. Reading the chunks row of every
+  //    candidate cost ~4 ms of a ~9 ms search at 100,000 chunks (a random page read each).
   const statement = sql`
       select c.id as chunk_id, c.document_id, d.source, d.title, c.heading_path, c.text, c.page, c.char_start, c.char_end,
         (1 - best.distance)::float8 as score
       from (
-        select c.id, c.distance
+        select k.id, k.distance
         from (
-          select e.chunk_id as id, e.document_id, (e.embedding <=> ${literal}::${halfType}) as distance
-          from chunk_embeddings e
-          where e.workspace_id = ${workspaceId} and e.dims = ${dims}
+          select c.chunk_id as id, (c.embedding <=> ${literal}::${halfType}) as distance
+          from chunk_embeddings c
+          join documents d on d.id = c.document_id and d.state = 'indexed'
+          where c.workspace_id = ${workspaceId} and c.dims = ${dims} ${args.filters}
           order by ${indexed} <~> ${quantizedLiteral(query)}::${bitType}
-          limit ${ef}) c
-        join documents d on d.id = c.document_id and d.state = 'indexed'
-        where true ${args.filters}
-        order by c.distance, c.id
+          limit ${ef}) k
+        order by k.distance, k.id
         limit ${limit}) best
       join chunks c on c.id = best.id
       join documents d on d.id = c.document_id
@@ -87,13 +88,13 @@ export async function vectorSearch(db: Db, args: VectorSearchArgs): Promise<Row[
   // (Inside a caller's transaction the handle is a PGlite Transaction, with rollback(): keep SET LOCAL there.)
   if (client && !('rollback' in client)) {
     if (sessionEf.get(client) !== ef) {
-      await db.execute(sql.raw(`set hnsw.ef_search = ${ef}`));
+      await db.execute(sql`select set_config('hnsw.ef_search', ${String(ef)}, false), set_config('hnsw.iterative_scan', 'relaxed_order', false)`);
       sessionEf.set(client, ef);
     }
     return rowsOf<Row>(await search(db));
   }
   return db.transaction(async (tx) => {
-    await tx.execute(sql.raw(`set local hnsw.ef_search = ${ef}`));
+    await tx.execute(sql`select set_config('hnsw.ef_search', ${String(ef)}, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`);
     return rowsOf<Row>(await search(tx));
   });
 }
