@@ -59,6 +59,13 @@ describe('roles', () => {
     const res = await backend.app.inject({ method: 'POST', url: '/internal/retrieval/status', payload: {} });
     expect(res.statusCode).toBe(401);
     expect(res.headers['content-type']).toContain('application/problem+json');
+
+    // The chat role's NDJSON stream writes its own head (a hijacked reply) and still carries the security headers.
+    const stream = await backend.app.inject({ method: 'POST', url: '/internal/chat/stream/generate', headers: { authorization: `Bearer ${token}` }, payload: {} });
+    expect(stream.statusCode).toBe(200);
+    expect(stream.headers['content-type']).toBe('application/x-ndjson');
+    expect(stream.headers['x-content-type-options']).toBe('nosniff');
+    expect(stream.headers['x-request-id']).toBeTruthy();
   });
 
   it('reports a role that stopped answering as not ready in the gateway status', async () => {

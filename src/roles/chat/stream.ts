@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { DocupodError, Problems } from '../../core/errors.js';
+import { hijackHeaders } from '../../http/server.js';
 import { STREAM_METHODS, type ChatEvent, type ChatStreams, type StreamMethod } from './contract.js';
 
 // Streaming between split roles: the gateway calls POST /internal/chat/stream/<method> with the method's JSON input
@@ -22,7 +23,8 @@ export function serveChatStreams(
       if (!reply.raw.writableEnded) ac.abort(new Error('the caller closed the stream'));
     });
     reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache', 'x-request-id': String(request.id) });
+    // Internal, but its replies carry the same headers as every other (security headers, request id).
+    reply.raw.writeHead(200, { ...hijackHeaders(reply), 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache', 'x-request-id': String(request.id) });
     try {
       for await (const ev of service.stream(method, request.body ?? {}, ac.signal)) {
         if (ac.signal.aborted) break;
