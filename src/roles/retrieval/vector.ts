@@ -6,7 +6,7 @@ import type { Row } from './row.js';
 
 /**
  * How many candidates the binary-quantised HNSW index returns for exact re-ranking (hnsw.ef_search, and the inner
- * LIMIT). Measured at 100,000 clustered 384-d vectors over four builds (bench/search.bench.js): recall@10 after
+ * LIMIT). Measured at 100,000 clustered 384-d vectors over five builds (bench/search.bench.js): recall@10 after
  * re-ranking 0.85–0.90 at 40 candidates, 0.93–0.98 at 64, 0.985–0.997 at 100 and 0.988–0.997 at 128; p99 rose
  * ~1–2 ms from 100 to 128. 100 keeps a margin over 0.95 on every build. DOCUPOD_VECTOR_EF_SEARCH overrides it.
  */
@@ -80,9 +80,10 @@ export function vectorSearchQuery(args: VectorSearchArgs): { ef: number; stateme
 export async function vectorSearch(db: Db, args: VectorSearchArgs): Promise<Row[]> {
   const { ef, statement } = vectorSearchQuery(args);
   const search = (tx: Db) => tx.execute(statement);
-  // PGlite is a single connection that only this module tunes: set ef_search on the session when it changes and
-  // search in one round trip, instead of BEGIN, SET LOCAL, the search and COMMIT (4 round trips, ~1 ms of a ~5 ms
-  // search). A pooled server connection could be anyone's next, so there the setting stays local to a transaction.
+  // PGlite is a single connection that only this module tunes: set ef_search (and the iterative scan) on the session
+  // when it changes and search in one round trip, instead of BEGIN, SET LOCAL, the search and COMMIT (4 round trips,
+  // ~1 ms of a ~5 ms search). A pooled server connection could be anyone's next, so there the settings stay local to
+  // a transaction.
   const session = (db as unknown as { session?: unknown }).session;
   const client = is(session, PgliteSession) ? (session as unknown as { client: object }).client : undefined;
   // (Inside a caller's transaction the handle is a PGlite Transaction, with rollback(): keep SET LOCAL there.)
