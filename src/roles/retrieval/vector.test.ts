@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../../../test/fixtures/database.js';
 import { startPgliteWireServer } from '../../../test/fixtures/pglite-server.js';
-import { openDatabase, rowsOf, type Database } from '../../storage/database.js';
+import { openDatabase, rowsOf, type Database, type Db } from '../../storage/database.js';
 import { documents } from '../../storage/schema-documents.js';
 import { workspaces } from '../../storage/schema.js';
 import { ensureHnswIndex, ensureVectorSchema, hnswIndexName, quantizedLiteral } from '../../storage/vector-schema.js';
@@ -30,6 +30,31 @@ const cosine = (a: number[], b: number[]) => {
   return dot / Math.sqrt(na * nb);
 };
 
+async function addWorkspace(db: Db): Promise<string> {
+  const id = randomUUID();
+  await db.insert(workspaces).values({ id, slug: `w-${id.slice(0, 8)}`, name: 'w', description: '' });
+  return id;
+}
+
+/** An indexed document with one chunk per vector, written as the ingest pipeline writes them. */
+async function addDocument(db: Db, workspaceId: string, source: string, embeddings: number[][]): Promise<{ documentId: string; chunkIds: string[] }> {
+  const documentId = randomUUID();
+  await db.insert(documents).values({ id: documentId, workspaceId, source, contentHash: documentId.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: documentId, state: 'indexed' });
+  const chunkIds = await db.transaction(async (tx) => {
+    const ids = await writeDocumentIndex(tx, { workspaceId, documentId, title: null, language: 'english', chunks: embeddings.map((_, i) => ({ text: `${source} ${i}`, headingPath: [], charStart: 0, charEnd: 5, tokenCount: 2 })) });
+    await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings });
+    return ids;
+  });
+  return { documentId, chunkIds };
+}
+
+/** Ids of the k vectors nearest the query by exact cosine, best first. */
+const exactTop = (query: number[], vs: number[][], ids: string[], k: number) =>
+  vs
+    .map((v, i) => ({ id: ids[i]!, s: cosine(query, v) }))
+    .sort((a, b) => b.s - a.s)
+    .slice(0, k);
+
 let t: { database: Database; close: () => Promise<void> };
 let workspaceId: string;
 let vectors: number[][];
@@ -39,16 +64,9 @@ beforeAll(async () => {
   t = await freshDatabase('pglite');
   await t.database.migrate();
   const db = t.database.db;
-  workspaceId = randomUUID();
-  const documentId = randomUUID();
-  await db.insert(workspaces).values({ id: workspaceId, slug: `w-${workspaceId.slice(0, 8)}`, name: 'w', description: '' });
-  await db.insert(documents).values({ id: documentId, workspaceId, source: 'a.md', contentHash: documentId.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: documentId, state: 'indexed' });
+  workspaceId = await addWorkspace(db);
   vectors = Array.from({ length: 300 }, randomVector);
-  chunkIds = await db.transaction(async (tx) => {
-    const ids = await writeDocumentIndex(tx, { workspaceId, documentId, title: null, language: 'english', chunks: vectors.map((_, i) => ({ text: `chunk ${i}`, headingPath: [], charStart: 0, charEnd: 7, tokenCount: 2 })) });
-    await writeEmbeddings(tx, { workspaceId, documentId, chunkIds: ids, embeddings: vectors });
-    return ids;
-  });
+  ({ chunkIds } = await addDocument(db, workspaceId, 'a.md', vectors));
   await ensureHnswIndex(db, DIMS);
 });
 afterAll(async () => t?.close());
@@ -79,10 +97,7 @@ describe('vector search', () => {
       const query = randomVector();
       // ef_search ≥ the rows of the workspace: every row is a candidate, so the re-ranked top 5 must be exact.
       const rows = await vectorSearch(t.database.db, { workspaceId, query, limit: 5, efSearch: 400, filters: sql`` });
-      const exact = vectors
-        .map((v, i) => ({ id: chunkIds[i]!, s: cosine(query, v) }))
-        .sort((a, b) => b.s - a.s)
-        .slice(0, 5);
+      const exact = exactTop(query, vectors, chunkIds, 5);
       expect(rows.map((r) => r.chunk_id)).toEqual(exact.map((e) => e.id));
       // halfvec keeps ~3 significant digits of each component
       for (const [i, r] of rows.entries()) expect(Number(r.score)).toBeCloseTo(exact[i]!.s, 2);
@@ -91,14 +106,8 @@ describe('vector search', () => {
 
   it('applies document and source filters (as the service writes them) to the candidates', async () => {
     const db = t.database.db;
-    const otherId = randomUUID();
-    await db.insert(documents).values({ id: otherId, workspaceId, source: 'notes/b.md', contentHash: otherId.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: otherId, state: 'indexed' });
     const near = vectors[0]!.map((x) => x + 0.01);
-    const [otherChunk] = await db.transaction(async (tx) => {
-      const ids = await writeDocumentIndex(tx, { workspaceId, documentId: otherId, title: null, language: 'english', chunks: [{ text: 'other', headingPath: [], charStart: 0, charEnd: 5, tokenCount: 1 }] });
-      await writeEmbeddings(tx, { workspaceId, documentId: otherId, chunkIds: ids, embeddings: [near] });
-      return ids;
-    });
+    const { documentId: otherId, chunkIds: [otherChunk] } = await addDocument(db, workspaceId, 'notes/b.md', [near]);
     const all = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`` });
     expect(all.map((r) => r.chunk_id)).toContain(otherChunk);
     const bySource = await vectorSearch(db, { workspaceId, query: near, limit: 3, efSearch: 400, filters: sql`and (d.source like ${'notes/%'})` });
@@ -112,19 +121,12 @@ describe('vector search', () => {
 
   it("finds a small workspace's chunks through an index another workspace fills (iterative scan), and filtered chunks beyond ef_search", async () => {
     const db = t.database.db;
-    const smallWs = randomUUID();
-    const smallDoc = randomUUID();
-    await db.insert(workspaces).values({ id: smallWs, slug: `w-${smallWs.slice(0, 8)}`, name: 'small', description: '' });
-    await db.insert(documents).values({ id: smallDoc, workspaceId: smallWs, source: 'small.md', contentHash: smallDoc.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: smallDoc, state: 'indexed' });
+    const smallWs = await addWorkspace(db);
     // Three vectors opposite the query: the 300 of the large workspace are all nearer, so the first ef_search = 10
     // candidates of a plain HNSW scan would all belong to the other workspace and be filtered out.
     const query = randomVector();
     const opposite = [0, 1, 2].map(() => query.map((x) => -x + rand() * 0.05));
-    const smallIds = await db.transaction(async (tx) => {
-      const ids = await writeDocumentIndex(tx, { workspaceId: smallWs, documentId: smallDoc, title: null, language: 'english', chunks: opposite.map((_, i) => ({ text: `small ${i}`, headingPath: [], charStart: 0, charEnd: 7, tokenCount: 2 })) });
-      await writeEmbeddings(tx, { workspaceId: smallWs, documentId: smallDoc, chunkIds: ids, embeddings: opposite });
-      return ids;
-    });
+    const { chunkIds: smallIds } = await addDocument(db, smallWs, 'small.md', opposite);
     // 300 rows are few enough for the planner to prefer an exact scan: leave it the HNSW path only (PGlite is one
     // session, so this holds for vectorSearch's statements), as it is at any real size.
     await db.execute(sql`set enable_seqscan = off`);
@@ -132,13 +134,7 @@ describe('vector search', () => {
     const rows = await vectorSearch(db, { workspaceId: smallWs, query, limit: 3, efSearch: 10, filters: sql`` });
     expect(rows.map((r) => r.chunk_id).sort()).toEqual([...smallIds].sort());
     // The same inside one workspace: a source filter that only its two farthest chunks pass.
-    const farDoc = randomUUID();
-    await db.insert(documents).values({ id: farDoc, workspaceId, source: 'far.md', contentHash: farDoc.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: farDoc, state: 'indexed' });
-    const farIds = await db.transaction(async (tx) => {
-      const ids = await writeDocumentIndex(tx, { workspaceId, documentId: farDoc, title: null, language: 'english', chunks: [0, 1].map((i) => ({ text: `far ${i}`, headingPath: [], charStart: 0, charEnd: 5, tokenCount: 2 })) });
-      await writeEmbeddings(tx, { workspaceId, documentId: farDoc, chunkIds: ids, embeddings: opposite.slice(0, 2) });
-      return ids;
-    });
+    const { documentId: farDoc, chunkIds: farIds } = await addDocument(db, workspaceId, 'far.md', opposite.slice(0, 2));
     const far = await vectorSearch(db, { workspaceId, query, limit: 5, efSearch: 10, filters: sql`and (d.source like ${'far.md'})` });
     expect(far.map((r) => r.chunk_id).sort()).toEqual([...farIds].sort());
     await db.delete(documents).where(sql`id = ${farDoc}`);
@@ -153,20 +149,13 @@ describe('vector search', () => {
     try {
       await database.migrate();
       const db = database.db;
-      const ws = randomUUID();
-      const doc = randomUUID();
-      await db.insert(workspaces).values({ id: ws, slug: `w-${ws.slice(0, 8)}`, name: 'w', description: '' });
-      await db.insert(documents).values({ id: doc, workspaceId: ws, source: 'a.md', contentHash: doc.replace(/-/g, '').padEnd(64, '0'), sizeBytes: 1, blobKey: doc, state: 'indexed' });
+      const ws = await addWorkspace(db);
       const some = vectors.slice(0, 40);
-      const ids = await db.transaction(async (tx) => {
-        const chunkIds = await writeDocumentIndex(tx, { workspaceId: ws, documentId: doc, title: null, language: 'english', chunks: some.map((_, i) => ({ text: `c ${i}`, headingPath: [], charStart: 0, charEnd: 3, tokenCount: 1 })) });
-        await writeEmbeddings(tx, { workspaceId: ws, documentId: doc, chunkIds, embeddings: some });
-        return chunkIds;
-      });
+      const { chunkIds: ids } = await addDocument(db, ws, 'a.md', some);
       await ensureHnswIndex(db, DIMS);
       const query = randomVector();
       const rows = await vectorSearch(db, { workspaceId: ws, query, limit: 3, efSearch: 64, filters: sql`` });
-      const exact = some.map((v, i) => ({ id: ids[i]!, s: cosine(query, v) })).sort((a, b) => b.s - a.s).slice(0, 3);
+      const exact = exactTop(query, some, ids, 3);
       expect(rows.map((r) => r.chunk_id)).toEqual(exact.map((e) => e.id));
       // The settings stayed inside the search's transaction.
       const [after] = rowsOf<{ ef: string }>(await db.execute(sql`select current_setting('hnsw.ef_search') as ef`));
