@@ -3,8 +3,9 @@
 //   in-memory postings cache (DOCUPOD_LEXICAL_CACHE_MB, default budget) when it holds the query's terms, else in SQL
 //   over the postings written by the ingest index writer: both are measured, with the cache's memory (RSS before and
 //   after warming it), its warm-up time and the first (cold) query;
-// - vector: vectorSearch (pgvector HNSW over binary-quantised vectors, candidates re-ranked by exact cosine over halfvec) on clustered synthetic 384-d vectors written by writeEmbeddings vs
-//   LangChain's MemoryVectorStore, with recall@10 of HNSW against exact float32 search;
+// - vector: vectorSearch (pgvector HNSW over binary-quantised vectors, candidates re-ranked by exact cosine over
+//   halfvec) on clustered synthetic 384-d vectors written by writeEmbeddings vs LangChain's MemoryVectorStore, with
+//   recall@10 against exact float32 search;
 // - the time and disk to load those 100,000 vectors and build the HNSW index after the load (wall and this process's
 //   CPU time: PGlite runs in-process and single-threaded, so CPU seconds are what the work costs when the shared
 //   machine's other tenants stretch the wall clock).
