@@ -6,6 +6,7 @@ import { makePdf } from '../../../../test/fixtures/ingest/pdf.js';
 import { makeDocx } from '../../../../test/fixtures/ingest/zip.js';
 import { DocupodError } from '../../../core/errors.js';
 import { DEFAULT_LIMITS, ParserPool, type ParseLimits } from './index.js';
+import { workerExecArgv } from './worker-exec-argv.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const limits: ParseLimits = { ...DEFAULT_LIMITS, timeoutMs: 20_000 };
@@ -113,5 +114,32 @@ describe('ParserPool', () => {
     expect(paths.every((hp) => hp[0]?.startsWith('Chapter 1.'))).toBe(true);
     const kinds = new Set(doc.sections.flatMap((s) => s.blocks.map((b) => b.kind)));
     expect(kinds).toEqual(new Set(['paragraph', 'code', 'table', 'list']));
+  });
+});
+
+describe('ParserPool under the process flags', () => {
+  it('forwards to workers only options a Worker accepts', () => {
+    expect(
+      workerExecArgv(['--max-semi-space-size=2', '--input-type=module', '--import', './hooks.mjs', '--enable-source-maps', '--stack-size=900', '--conditions=dev', '--experimental-vm-modules', '-r', 'x.cjs']),
+    ).toEqual(['--import', './hooks.mjs', '--enable-source-maps', '--conditions=dev', '--experimental-vm-modules', '-r', 'x.cjs']);
+  });
+
+  it('parses when the process runs with a V8 flag, as `npm start` does', async () => {
+    // The filtered flags of a process started like `node --max-semi-space-size=2 …` start a worker that parses.
+    const p = new ParserPool({ size: 1, limits, execArgv: workerExecArgv(['--max-semi-space-size=2', ...process.execArgv]) });
+    pools.push(p);
+    const doc = await p.parse(enc('# Title\n\nbody'), 'a.md');
+    expect(doc.sections[0]?.headingPath).toEqual(['Title']);
+  });
+
+  it('a worker Node refuses to start fails every waiting file at once, not retryable, and keeps nothing queued', async () => {
+    const p = new ParserPool({ size: 2, limits, execArgv: ['--max-semi-space-size=2'] });
+    pools.push(p);
+    const errs = await Promise.all([failure(p.parse(enc('a'), 'a.md')), failure(p.parse(enc('b'), 'b.md'))]);
+    for (const err of errs) {
+      expect(err.extra).toEqual({ retryable: false });
+      expect(err.message).toMatch(/^the parser worker could not start: .*--max-semi-space-size=2.*not with the file/);
+    }
+    expect(p.stats).toMatchObject({ queued: 0, workers: 0, busy: 0 });
   });
 });

@@ -8,6 +8,7 @@ import { DocupodError, Problems, type ProblemType } from '../../../core/errors.j
 import { LimitEnv, checkFileSize, parseError, type ParseLimits } from './limits.js';
 import type { ChunkOptions } from '../../../core/chunking.js';
 import type { ChunkedDocument, ParseRequest, WorkerMessage } from './worker.js';
+import { workerExecArgv } from './worker-exec-argv.js';
 
 export interface ParserPoolOptions {
   /** Number of worker threads (parses that can run at once). */
@@ -24,6 +25,8 @@ export interface ParserPoolOptions {
    * runs the database (PGlite).
    */
   chunk?: ChunkOptions;
+  /** Node options for the workers; default: the ones of this process a worker accepts (worker-exec-argv.ts). */
+  execArgv?: string[];
 }
 
 export interface ParserPoolStats {
@@ -126,7 +129,7 @@ export class ParserPool {
     // Start as many workers as there are queued tasks not covered by workers still starting up.
     const starting = this.slots.filter((s) => !s.ready).length;
     let wanted = Math.min(this.queue.length - starting, this.opts.size - this.slots.length);
-    while (wanted-- > 0) this.spawn();
+    while (wanted-- > 0 && this.queue.length > 0) this.spawn();
   }
 
   private dispatch(slot: Slot, task: Task): void {
@@ -155,16 +158,22 @@ export class ParserPool {
   }
 
   private spawn(): void {
-    const worker = new Worker(this.script.url, {
-      workerData: this.script.workerData,
-      resourceLimits: this.opts.resourceLimits ?? { maxOldGenerationSizeMb: 1024 },
-      // Workers inherit the process's flags; --input-type (from `node --input-type=module -e`) is refused for a
-      // file entry point and would stop every worker from starting.
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
-      // Parser libraries sometimes log warnings; they belong to the worker, not the service's structured log.
-      stdout: true,
-      stderr: true,
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(this.script.url, {
+        workerData: this.script.workerData,
+        resourceLimits: this.opts.resourceLimits ?? { maxOldGenerationSizeMb: 1024 },
+        execArgv: this.opts.execArgv ?? workerExecArgv(),
+        // Parser libraries sometimes log warnings; they belong to the worker, not the service's structured log.
+        stdout: true,
+        stderr: true,
+      });
+    } catch (err) {
+      // Node refuses the worker before it exists (bad options, no threads left): nothing can parse until the
+      // process changes, so every waiting file fails now instead of being retried into the same refusal.
+      this.failQueued(err as Error);
+      return;
+    }
     worker.stdout.resume();
     worker.stderr.resume();
     const slot: Slot = { worker, ready: false, task: null };
@@ -206,12 +215,23 @@ export class ParserPool {
       } else if (!slot.ready) {
         // The worker could not even start: a broken install, not a bad file. Fail what is waiting instead of
         // respawning in a loop.
-        const err = new DocupodError(Problems.internal, 'the parser worker failed to start', {}, { cause: failure });
-        for (const t of this.queue.splice(0)) t.reject(err);
+        this.failQueued(failure);
         return;
       }
       this.pump();
     });
+  }
+
+  /** A worker could not start: every queued file fails at once, not retryable, and none of their bytes stay held. */
+  private failQueued(cause: Error | undefined): void {
+    const err = new DocupodError(
+      Problems.internal,
+      `the parser worker could not start${cause ? `: ${cause.message}` : ''}. This is a problem with how docupod was started or installed, not with the file; ` +
+        'fix it and re-index the document',
+      { retryable: false },
+      { cause },
+    );
+    for (const t of this.queue.splice(0)) t.reject(err);
   }
 
   private remove(slot: Slot): void {
