@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, CHART, IMAGE, k8sTools, podmanEnv, run, uniqueName } from './tools.js';
 import { buildTinyGguf } from '../fixtures/tiny-gguf.js';
+import { readmeJourney } from '../journeys/readme-journey.js';
 
 // The container image, built with podman from the working tree and run for real (shared/docs/containers.md):
 // read-only root, no capabilities, non-root; then the chart's embedded Deployment under `podman kube play`.
@@ -92,7 +93,7 @@ console.log(JSON.stringify({ gpu: llama.gpu, buildType: llama.buildType, text: r
     expect(out.text.trim().length).toBeGreaterThan(0);
   }, 180_000);
 
-  it('runs read-only, without capabilities, as non-root: probes, sign-up, upload, SIGTERM within 10 s', async () => {
+  it('runs read-only, without capabilities, as non-root: the README journey (four formats indexed, search, chat, /v1, /models), SIGTERM within 10 s', async () => {
     const name = uniqueName('docupod-image-test');
     const port = freePort();
     const r = run('podman', [
@@ -103,40 +104,24 @@ console.log(JSON.stringify({ gpu: llama.gpu, buildType: llama.buildType, text: r
     expect(r.status, r.stderr).toBe(0);
     containers.push(name);
     const base = `http://127.0.0.1:${port}`;
+    const logs = () => run('podman', ['logs', name], { env }).stdout.slice(-3000);
     try {
       await waitFor(`${base}/healthz`, 90_000);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n${run('podman', ['logs', name], { env }).stdout.slice(-3000)}`);
+      throw new Error(`${(err as Error).message}\n${logs()}`);
     }
     expect((await waitFor(`${base}/readyz`, 30_000)).status).toBe(200);
-
-    // The intent classifier trained while the image was built is served by the models role.
-    const predict = await fetch(`${base}/models/intent-classifier/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'I forgot my password and cannot log in' }) });
-    expect(predict.status, await predict.clone().text()).toBe(200);
-    expect(((await predict.json()) as { intent: string }).intent).toBe('reset_password');
     expect(run('podman', ['exec', name, 'id', '-u'], { env }).stdout.trim()).toBe('1000');
     expect(run('podman', ['exec', name, 'sh', '-c', 'touch /app/x'], { env }).status).not.toBe(0);
     expect(run('podman', ['exec', name, 'sh', '-c', 'grep CapEff /proc/1/status'], { env }).stdout).toMatch(/0000000000000000/);
 
-    const signup = await fetch(`${base}/api/auth/signup`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'admin@example.com', password: 'correct horse battery staple' }),
-    });
-    expect(signup.status, await signup.clone().text()).toBeLessThan(300);
-    const { accessToken } = (await signup.json()) as { accessToken: string };
-    const auth = { authorization: `Bearer ${accessToken}` };
-
-    // Upload: the documents route is being built; until it answers, this step reports itself as skipped.
-    const ws = await fetch(`${base}/api/workspaces`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'docs' }) });
-    const wsBody = (await ws.json().catch(() => ({}))) as { id?: string; slug?: string; name?: string };
-    const wsId = wsBody.id ?? wsBody.slug ?? 'docs';
-    const form = new FormData();
-    form.append('file', new Blob(['# Hello\n\ndocupod runs in a container.\n'], { type: 'text/markdown' }), 'hello.md');
-    const up = await fetch(`${base}/api/workspaces/${wsId}/documents`, { method: 'POST', headers: auth, body: form });
-    if (up.status === 404 && !(await up.clone().text()).includes('workspace')) {
-      console.warn('SKIPPED upload step: POST /api/workspaces/{ws}/documents answers 404 (route not built yet)');
-    } else {
-      expect(up.status, await up.clone().text()).toBe(202);
+    // The same journey as `npm start`'s (test/journeys): the intent classifier trained while the image was built
+    // answers under /models.
+    const steps: string[] = [];
+    try {
+      await readmeJourney(base, { log: (l) => steps.push(l), indexTimeoutMs: 90_000, model: { name: 'intent-classifier', text: 'I forgot my password and cannot log in', expectIntent: 'reset_password' } });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n-- steps done: ${steps.join('; ') || '(none)'}\n-- container log:\n${logs()}`, { cause: err });
     }
 
     const t0 = performance.now();
