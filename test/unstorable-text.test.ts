@@ -8,6 +8,7 @@ import { as, createWorkspace, signup, type Session } from './fixtures/auth.js';
 import { backends } from './fixtures/database.js';
 import { makePdf } from './fixtures/ingest/pdf.js';
 import { multipart } from './fixtures/multipart.js';
+import { startFakeOpenAi, type FakeOpenAi } from './fixtures/fake-openai.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
 
 // Text Postgres cannot store (NUL; lone UTF-16 surrogates, which the drivers mangle in text and jsonb refuses) is
@@ -140,4 +141,31 @@ describe.each(backends())('text Postgres cannot store (%s)', (backend) => {
     }
     throw new Error(`document ${id} never finished`);
   }
+});
+
+describe('text a model writes', () => {
+  let fake: FakeOpenAi;
+  let s: TestServer;
+  afterAll(async () => {
+    await s?.close();
+    await fake?.close();
+  });
+
+  it('is cleaned, not refused: an answer with a NUL is saved without it, and a chat title never ends in half an emoji', async () => {
+    fake = await startFakeOpenAi({ reply: () => 'Zebras graze\u0000 at dusk [1].' });
+    s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'openai', DOCUPOD_LLM_BASE_URL: `${fake.url}/v1`, DOCUPOD_LLM_MODEL: 'gpt-test', DOCUPOD_LLM_MAX_RETRIES: '0' } });
+    const owner = await signup(s.app, 'model@example.com');
+    const ws = await createWorkspace(s.app, owner, 'Model');
+    const req = as(s.app, owner);
+    const up = await req({ method: 'POST', url: `/api/workspaces/${ws.slug}/documents`, ...(await multipart([{ name: 'zebras.md', content: '# Zebras\n\nZebras graze at dusk on the savanna.\n' }])) });
+    const docId = up.json().documents[0].id as string;
+    for (let i = 0; i < 400 && (await req({ url: `/api/workspaces/${ws.slug}/documents/${docId}` })).json().state !== 'indexed'; i++) await new Promise((r) => setTimeout(r, 50));
+    const chatId = (await req({ method: 'POST', url: `/api/workspaces/${ws.slug}/chats`, payload: {} })).json().id as string;
+    const question = `${'When do zebras graze '.repeat(4).slice(0, 79)}😀?`;
+    const res = await req({ method: 'POST', url: `/api/workspaces/${ws.slug}/chats/${chatId}/messages`, payload: { content: question } });
+    expect(res.statusCode, res.body).toBe(200);
+    const chat = (await req({ url: `/api/workspaces/${ws.slug}/chats/${chatId}` })).json() as { title: string; messages: Array<{ role: string; content: string }> };
+    expect(chat.messages.find((m) => m.role === 'assistant')?.content).toBe('Zebras graze at dusk [1].');
+    expect(chat.title).toBe(question.slice(0, 79));
+  });
 });

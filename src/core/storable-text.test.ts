@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findUnstorableText, toStorableText, unstorableTextReason } from './storable-text.js';
+import { findUnstorableText, toStorableText, truncateText, unstorableTextReason } from './storable-text.js';
 
 describe('unstorableTextReason', () => {
   it('accepts ordinary text, emoji pairs and combining marks', () => {
@@ -26,6 +26,14 @@ describe('toStorableText', () => {
   it('returns clean text unchanged', () => {
     const s = 'nothing to do 😀';
     expect(toStorableText(s)).toBe(s);
+  });
+});
+
+describe('truncateText', () => {
+  it('never leaves half a surrogate pair at the cut', () => {
+    expect(truncateText(`${'a'.repeat(79)}😀 more`, 80)).toBe('a'.repeat(79));
+    expect(truncateText(`${'a'.repeat(78)}😀 more`, 80)).toBe(`${'a'.repeat(78)}😀`);
+    expect(truncateText('short', 80)).toBe('short');
   });
 });
 

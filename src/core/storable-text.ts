@@ -76,3 +76,10 @@ export function findUnstorableText(value: unknown, root: string): TextProblem[] 
 }
 
 const isWalkable = (v: unknown): v is object => v !== null && typeof v === 'object' && !ArrayBuffer.isView(v);
+
+/** At most `max` UTF-16 units of `s`: one fewer when the cut would split a surrogate pair (and leave half of it). */
+export function truncateText(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const last = s.charCodeAt(max - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
