@@ -18,6 +18,7 @@ export const Problems = {
   methodNotAllowed: { type: '/problems/method-not-allowed', title: 'Method not allowed', status: 405, expected: true },
   conflict: { type: '/problems/conflict', title: 'Conflict', status: 409, expected: true },
   payloadTooLarge: { type: '/problems/payload-too-large', title: 'Payload too large', status: 413, expected: true },
+  uriTooLong: { type: '/problems/uri-too-long', title: 'URI too long', status: 414, expected: true },
   unsupportedMediaType: { type: '/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, expected: true },
   unprocessable: { type: '/problems/unprocessable', title: 'Unprocessable content', status: 422, expected: true },
   rateLimited: { type: '/problems/rate-limited', title: 'Too many requests', status: 429, expected: true },

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DocupodError, Problems, type ProblemType } from '../core/errors.js';
+import { findUnstorableText } from '../core/storable-text.js';
+import { unstorableTextError } from './storable-input.js';
 
 // How one role calls another. A contract names methods with zod input/output schemas; the same contract yields the
 // in-process form (a validated call into the implementation) and the HTTP form (POST /internal/<role>/<method>), so
@@ -36,6 +38,9 @@ export function inProcessClient<C extends Contract>(contract: C, impl: ImplOf<C>
   const client: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, spec] of Object.entries(contract.methods)) {
     client[name] = async (input: unknown) => {
+      // Text Postgres cannot store is bad input here too (a CLI or another role may send it), not a failed query.
+      const unstorable = findUnstorableText(input, 'body');
+      if (unstorable.length > 0) throw unstorableTextError(unstorable);
       const parsed = spec.input.safeParse(input);
       if (!parsed.success) throw validationError(contract.role, name, parsed.error);
       const out = await (impl as Record<string, (i: unknown) => Promise<unknown>>)[name]!(parsed.data);

@@ -56,6 +56,20 @@ function fromFastifyError(err: FastifyError): { problem: ProblemType; detail: st
   return undefined;
 }
 
+/**
+ * Fastify's `frameworkErrors`: the router's own rejections (a path that is not valid percent-encoded UTF-8, a path
+ * segment over the length limit) answer as problem+json like every other error, not in Fastify's own JSON shape.
+ */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0];
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') sendProblem(reply, Problems.uriTooLong, `a path segment of ${path} is too long`);
+  else if (error.code === 'FST_ERR_BAD_URL') sendProblem(reply, Problems.badRequest, `the path ${path} is not valid percent-encoded UTF-8`);
+  else {
+    request.log.error({ err: error }, 'router error');
+    sendProblem(reply, Problems.internal, 'internal error');
+  }
+}
+
 export function installProblemHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof DocupodError) {

@@ -9,8 +9,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from '../observability/logger.js';
 import { httpMetrics, type Registry } from '../observability/metrics.js';
-import { installProblemHandler, sendProblem } from './problem.js';
+import { installProblemHandler, sendFrameworkError, sendProblem } from './problem.js';
 import { serializerCompiler } from './serializer.js';
+import { installStorableInputGate } from './storable-input.js';
 import { Problems } from '../core/errors.js';
 
 // buildServer() assembles the shared HTTP layer; modules add their route plugins, and only main listens.
@@ -59,6 +60,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { coerceTypes: false } },
+    frameworkErrors: sendFrameworkError,
     routerOptions: { ignoreTrailingSlash: true },
   });
 
@@ -111,6 +113,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     credentials: true,
     exposedHeaders: ['x-request-id', 'retry-after'],
   });
+  installStorableInputGate(app);
 
   await app.register(swagger, {
     openapi: {

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { DocupodError, Problems } from '../core/errors.js';
-import type { Logger } from '../observability/logger.js';
+import { errorMessage, type Logger } from '../observability/logger.js';
 import { Gauge, Histogram, metric, type Registry } from '../observability/metrics.js';
 import { rowsOf, type Db } from '../storage/database.js';
 import { jobs } from '../storage/schema-documents.js';
@@ -278,7 +278,8 @@ export class JobQueue {
           .catch(() => {});
         return;
       }
-      const reason = err instanceof Error ? err.message : String(err);
+      // Logged, stored as the job's last error and shown as the document's: never a failed query's parameters.
+      const reason = errorMessage(err);
       const permanent = (err instanceof DocupodError && err.extra.retryable === false) || job.attempts >= job.maxAttempts;
       if (permanent) {
         log.warn({ reason }, 'job failed');

@@ -105,6 +105,11 @@ export const GenerateInput = z.object({
 export const UsageRow = z.object({ day: z.string(), keyId: z.string().nullable(), requests: z.number().int(), promptTokens: z.number().int(), completionTokens: z.number().int() });
 export const Quota = z.object({ scope: z.enum(['workspace', 'key']), subjectId: z.uuid(), dailyTokens: z.number().int().nullable(), requestsPerMinute: z.number().int().nullable() });
 export type Quota = z.infer<typeof Quota>;
+/** The limits an admin sets; requests_per_minute is an int4 column, daily_tokens an int8 (any safe integer fits). */
+export const QuotaLimits = z.object({
+  dailyTokens: z.number().int().min(0).nullable().optional(),
+  requestsPerMinute: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+});
 
 export const ChatContract = defineContract('chat', {
   status: statusMethod,
@@ -131,7 +136,7 @@ export const ChatContract = defineContract('chat', {
   },
   getQuota: { input: z.object({ scope: z.enum(['workspace', 'key']), subjectId: Id }), output: Quota },
   setQuota: {
-    input: z.object({ scope: z.enum(['workspace', 'key']), subjectId: Id, dailyTokens: z.number().int().min(0).nullable().optional(), requestsPerMinute: z.number().int().min(0).nullable().optional() }),
+    input: z.object({ scope: z.enum(['workspace', 'key']), subjectId: Id, ...QuotaLimits.shape }),
     output: Quota,
   },
   models: { input: z.object({}).default({}), output: z.object({ models: z.array(z.string()), provider: z.string(), default: z.string() }) },

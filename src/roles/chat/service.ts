@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import { DocupodError, Problems, fail } from '../../core/errors.js';
 import { roleStatus } from '../../core/role-status.js';
+import { toStorableText, truncateText } from '../../core/storable-text.js';
 import { complete, type Llm, type LlmMessage } from '../../adapters/llm/llm.js';
 import type { ImplOf } from '../../http/contract.js';
 import { Counter, Histogram, metric, type Registry } from '../../observability/metrics.js';
@@ -186,7 +187,8 @@ export function createChatService(deps: ChatDeps): ChatService {
           workspaceId: input.workspaceId,
           idx: Number(n) + 1,
           role: 'assistant',
-          content: result.answer,
+          // The model's text, like a document's, is cleaned rather than refused: a NUL would fail the whole insert.
+          content: toStorableText(result.answer),
           citations: result.citations,
           trace: result.trace,
           usage: result.usage,
@@ -196,7 +198,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       ]);
       await tx
         .update(chats)
-        .set({ updatedAt: now, ...(c.title ? {} : { title: input.content.replace(/\s+/g, ' ').slice(0, 80) }) })
+        .set({ updatedAt: now, ...(c.title ? {} : { title: truncateText(input.content.replace(/\s+/g, ' '), 80) }) })
         .where(eq(chats.id, input.chatId));
     });
     await recordUsage(input.workspaceId, input.keyId, result.usage);

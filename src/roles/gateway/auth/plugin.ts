@@ -71,7 +71,9 @@ export function requireAdmin(request: FastifyRequest): Principal {
 export async function requireWorkspace(request: FastifyRequest, minRole: WorkspaceRole): Promise<WorkspaceAccess> {
   const principal = principalOf(request);
   const ref = (request.params as { ws?: unknown } | undefined)?.ws;
-  if (typeof ref !== 'string' || ref === '') throw new DocupodError(Problems.internal, 'requireWorkspace on a route without a {ws} parameter');
+  if (typeof ref !== 'string') throw new DocupodError(Problems.internal, 'requireWorkspace on a route without a {ws} parameter');
+  // `/api/workspaces//stats`: the route matched with an empty segment, which names no workspace.
+  if (ref === '') throw fail.notFound('workspace "" (the path has an empty workspace segment)');
   let access = resolved.get(request)?.ref === ref ? resolved.get(request)!.access : undefined;
   if (!access) {
     const auth = callers.get(request)?.auth;

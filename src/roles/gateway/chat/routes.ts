@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AnswerResult, Chat, ChatWithMessages, Feedback, Quota, UsageRow, type ChatClient } from '../../chat/contract.js';
+import { AnswerResult, Chat, ChatWithMessages, Feedback, Quota, QuotaLimits, UsageRow, type ChatClient } from '../../chat/contract.js';
 import type { AuthService } from '../auth/index.js';
 import { authenticate, guardWorkspaceRoutes, principalOf, requireAdmin, requireWorkspace } from '../auth/index.js';
 import { eventError, pipeEvents, sse } from './sse.js';
@@ -162,7 +162,7 @@ export const chatRoutes: FastifyPluginAsync<{ auth: AuthService; chat: ChatClien
           tags: ['chat'],
           summary: 'Set limits (admins): dailyTokens for workspaces, requestsPerMinute for API keys; null removes a limit',
           params: Params,
-          body: z.object({ dailyTokens: z.number().int().min(0).nullable().optional(), requestsPerMinute: z.number().int().min(0).nullable().optional() }),
+          body: QuotaLimits,
           response: { 200: Quota },
         },
       },

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DocupodError, Problems } from '../../../core/errors.js';
 import type { BlobStore } from '../../../adapters/blob/blob-store.js';
 import { hijackHeaders } from '../../../http/server.js';
+import { assertStorableText } from '../../../http/storable-input.js';
 import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
 import { DocumentInfo, IngestContract, SubmitResult, type IngestClient } from '../../ingest/contract.js';
 import type { AuthService } from '../auth/index.js';
@@ -50,6 +51,8 @@ export const documentRoutes: FastifyPluginAsync<DocumentRoutesOptions> = async (
       const stored: Array<{ source: string; blobKey: string; sizeBytes: number; contentHash: string }> = [];
       try {
         for await (const part of request.files()) {
+          // The file name becomes the document's `source`: the hook that checks JSON bodies never sees multipart.
+          assertStorableText(part.filename, 'body.file.filename');
           const hash = createHash('sha256');
           const buffers: Buffer[] = [];
           for await (const b of part.file) {

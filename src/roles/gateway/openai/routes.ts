@@ -74,7 +74,9 @@ export const openAiRoutes: FastifyPluginAsync<{ auth: AuthService; chat: ChatCli
     if (error instanceof DocupodError) {
       request.log[error.problem.expected ? 'warn' : 'error']({ problem: error.problem.type, detail: error.message }, 'request failed');
       const detail = error.status >= 500 && !error.problem.expected ? 'internal error' : error.message;
-      return sendOpenAiError(reply, error.status, detail, null, error.extra.retryAfter);
+      // A field-level problem (e.g. text that cannot be stored) names the field the way OpenAI's `param` does.
+      const param = error.extra.errors?.[0]?.path.replace(/^body\./, '') ?? null;
+      return sendOpenAiError(reply, error.status, detail, param, error.extra.retryAfter);
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const first = error.validation[0];

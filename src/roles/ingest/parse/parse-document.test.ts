@@ -122,6 +122,17 @@ describe('parsers', () => {
     expect(outline(doc)).toEqual([' | paragraph: First line wrapped here.', ' | paragraph: Second paragraph.', ' | paragraph: Third.']);
   });
 
+  it('cleans text Postgres cannot store (NUL) out of titles, headings and blocks, whichever parser read it', async () => {
+    const utf16Markdown = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('# Set\u0000up\n\nRun the\u0000 installer.\n\n- step\u0000 one\n', 'utf16le')]);
+    const md = await parseDocument(utf16Markdown, 'guide.md', limits);
+    expect(md.title).toBe('Setup');
+    expect(outline(md)).toEqual(['Setup | paragraph: Run the installer.', 'Setup | list: - step one']);
+    const pdf = await parseDocument(makePdf([{ paragraphs: ['Body text.'] }], { title: 'Annual\u0000 report' }), 'r.pdf', limits);
+    expect(pdf.title).toBe('Annual report');
+    const csv = await parseDocument(enc(`name,city\n${'Ann,Oslo\n'.repeat(1200)}Bo,Ber\u0000gen\n`), 'people.csv', limits);
+    expect(outline(csv).at(-1)).toMatch(/city: Bergen$/);
+  });
+
   it('reads a non-UTF-8 (windows-1252) text file instead of refusing it', async () => {
     const doc = await parseDocument(Uint8Array.from([0x63, 0x61, 0x66, 0xe9]), 'latin.txt', limits);
     expect(doc.sections[0]?.blocks[0]?.text).toBe('café');

@@ -2,6 +2,7 @@
 // in-thread for trusted input, but then nothing enforces the wall-time limit.
 import type { ParsedDocument } from '../../../core/document-model.js';
 import { isDocupodError } from '../../../core/errors.js';
+import { toStorableText } from '../../../core/storable-text.js';
 import { parseCsv } from './csv.js';
 import { detectType } from './detect.js';
 import { parseDocx } from './docx.js';
@@ -13,6 +14,25 @@ import { parsePlainText } from './plain-text.js';
 import { decodeText } from './text-decode.js';
 
 export async function parseDocument(bytes: Uint8Array, filename: string, limits: ParseLimits): Promise<ParsedDocument> {
+  return storableDocument(await parseByType(bytes, filename, limits));
+}
+
+/**
+ * The document with its text made storable (core/storable-text.ts): a NUL (a PDF's title or glyphs, UTF-16 text, a
+ * stray byte past the binary sniff's prefix) or a lone surrogate would otherwise fail the index write, and the file
+ * with it. Cleaned once here, every parser included, rather than in each.
+ */
+function storableDocument(doc: ParsedDocument): ParsedDocument {
+  const sections = doc.sections.map((s) => ({
+    headingPath: s.headingPath.map(toStorableText),
+    blocks: s.blocks.map((b) => ({ ...b, text: toStorableText(b.text) })).filter((b) => b.text.trim()),
+  }));
+  const out: ParsedDocument = { ...doc, sections: sections.filter((s) => s.blocks.length > 0) };
+  if (doc.title !== undefined) out.title = toStorableText(doc.title);
+  return out;
+}
+
+async function parseByType(bytes: Uint8Array, filename: string, limits: ParseLimits): Promise<ParsedDocument> {
   checkFileSize(bytes.byteLength, filename, limits);
   const type = detectType(bytes, filename);
   try {
