@@ -157,6 +157,12 @@ export const ConfigSchema = z
     DOCUPOD_MODELS_CONCURRENCY: PositiveInt.max(64).default(1),
     /** Rows allowed to wait per model; beyond it requests get 503 with Retry-After. */
     DOCUPOD_MODELS_MAX_QUEUE: PositiveInt.default(4096),
+    /**
+     * Who may call model inference and metadata under /models: `authenticated` (a docupod API key or login checked by
+     * the gateway in the same process, or DOCUPOD_INTERNAL_TOKEN) or `open` (anyone who reaches the port). See README
+     * "Security defaults".
+     */
+    DOCUPOD_MODELS_INFERENCE: z.enum(['authenticated', 'open']).default('authenticated'),
   })
   .superRefine((c, ctx) => {
     for (const p of ['openai'] as const) {
@@ -236,7 +242,7 @@ export interface Config {
   chat: { k: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string; lexicalCacheBytes: number; efSearch: number };
-  models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number };
+  models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number; inference: 'authenticated' | 'open' };
   blobs: { store: 'local' | 'postgres'; dir: string };
   ingest: {
     workers: number;
@@ -364,6 +370,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       maxBatchDelayMs: c.DOCUPOD_MODELS_MAX_BATCH_DELAY,
       concurrency: c.DOCUPOD_MODELS_CONCURRENCY,
       maxQueue: c.DOCUPOD_MODELS_MAX_QUEUE,
+      inference: c.DOCUPOD_MODELS_INFERENCE,
     },
     blobs: { store: c.DOCUPOD_BLOB_STORE ?? (databaseUrl || c.DOCUPOD_DATA_DIR === 'memory://' ? 'postgres' : 'local'), dir: `${c.DOCUPOD_DATA_DIR.replace(/\/$/, '')}/blobs` },
     ingest: {

@@ -250,7 +250,9 @@ export const inits: Record<ModuleName, Init> = {
   },
   [M.models]: async (ctx) => {
     const app = ctx.get<FastifyInstance>(M.http);
-    await startModelServing({ ...ctx, app, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });
+    // With the gateway in this process, admins and users are recognised by its auth (ordered before us in graph.ts).
+    const auth = ctx.isActive(M.auth) ? ctx.get<AuthService>(M.auth) : undefined;
+    await startModelServing({ ...ctx, app, auth, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });
     return inProcessClient(ModelsContract, createModelsService({ version: ctx.version, ready: async () => true }));
   },
   [M.gateway]: async (ctx) => {
