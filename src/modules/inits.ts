@@ -81,6 +81,8 @@ const initHttp: Init = async (ctx) => {
     requestTimeoutMs: http.requestTimeoutMs,
     version: ctx.version,
     readiness: () => ctx.ready(),
+    serveMetrics: ctx.config.observability.metricsPort === undefined,
+    metricsToken: ctx.config.observability.metricsToken,
   });
   ctx.onStop(() => app.close());
   return app;

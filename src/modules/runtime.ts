@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
+import { buildMetricsServer } from '../http/metrics-endpoint.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { startTracing } from '../observability/tracing.js';
@@ -53,12 +54,16 @@ export async function startRuntime(
   }
   const app = running.get<FastifyInstance>(M.http);
   await app.ready();
+  const { metricsPort, metricsToken } = config.observability;
+  const metricsApp = metricsPort === undefined ? undefined : await buildMetricsServer({ registry, token: metricsToken });
   return {
     ...running,
     app,
     metrics: registry,
+    metricsApp,
     stop: async () => {
       await running.stop();
+      await metricsApp?.close();
       await tracing.shutdown();
     },
   };
