@@ -157,7 +157,7 @@ console.log(JSON.stringify({ gpu: llama.gpu, buildType: llama.buildType, text: r
     // secretKeyRef reads a podman secret holding a JSON map of base64 values.
     const secretName = `${release}-docupod`;
     const secretFile = path.join(dir, 'secret.json');
-    writeFileSync(secretFile, JSON.stringify({ 'jwt-secret': Buffer.from('kube-play-secret-0123456789-abcdefghijkl').toString('base64'), 'internal-token': Buffer.from('internal-token-0123456789').toString('base64') }));
+    writeFileSync(secretFile, JSON.stringify({ 'jwt-secret': Buffer.from('kube-play-secret-0123456789-abcdefghijkl').toString('base64'), 'internal-token': Buffer.from('internal-token-0123456789').toString('base64'), 'metrics-token': Buffer.from('metrics-token-0123456789').toString('base64') }));
     expect(run('podman', ['secret', 'create', secretName, secretFile], { env }).status).toBe(0);
     cleanups.push(() => {
       run('podman', ['kube', 'down', file], { env });
