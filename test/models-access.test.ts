@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as, createKey, createWorkspace, signup, type Session } from './fixtures/auth.js';
 import { classifierManifest, classifierOnnx, writeOnnxModel } from './fixtures/onnx.js';
@@ -79,6 +81,25 @@ describe('models role beside the gateway (default DOCUPOD_MODELS_INFERENCE=authe
     }
     const index = (await as(s.app, admin)({ method: 'GET', url: '/models/v2/repository/index' })).json();
     expect(index).toEqual([expect.objectContaining({ name: 'classifier', state: 'READY' })]);
+  });
+});
+
+describe('docupod models list --url', () => {
+  const cli = (env: Record<string, string>) =>
+    promisify(execFile)(process.execPath, ['bin/docupod.js', 'models', 'list', '--json'], { env: { PATH: process.env.PATH, DOCUPOD_LOG_LEVEL: 'silent', ...env } }).then(
+      (r) => ({ code: 0, out: r.stdout }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, out: err.stderr }),
+    );
+
+  it("lists a running server's models with an admin's API key, and says why not with a member's", async () => {
+    const url = await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const adminKey = (await createKey(s.app, admin, { name: 'ops' })).key;
+    const ok = await cli({ DOCUPOD_URL: url, DOCUPOD_API_KEY: adminKey });
+    expect(ok.code, ok.out).toBe(0);
+    expect(JSON.parse(ok.out)).toEqual([expect.objectContaining({ name: 'classifier', state: 'READY' })]);
+    const refused = await cli({ DOCUPOD_URL: url, DOCUPOD_API_KEY: memberKey });
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toMatch(/HTTP 403: model repository endpoints need an instance admin/);
   });
 });
 
