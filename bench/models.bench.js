@@ -7,6 +7,7 @@
 // BENCH_THREADS (wrk threads, default 1), GUNICORN_WORKERS (default: the number of CPUs).
 // Runs alternate between the two servers so drifting machine load hits both alike; medians are reported.
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -89,7 +90,8 @@ export async function run() {
     // 2. docupod, models role only, from the built dist.
     const dPort = 18700 + Math.floor(Math.random() * 100);
     const docupod = spawn(process.execPath, [BIN, 'serve', '--role', 'models', '--port', String(dPort), '--host', '127.0.0.1'], {
-      env: { PATH: process.env.PATH, DOCUPOD_DATA_DIR: dir, DOCUPOD_MODELS_REPOSITORY: repo, DOCUPOD_LOG_LEVEL: 'warn' },
+      // A role on its own needs the internal token; inference is opened like the seed's unauthenticated Flask app.
+      env: { PATH: process.env.PATH, DOCUPOD_DATA_DIR: dir, DOCUPOD_MODELS_REPOSITORY: repo, DOCUPOD_LOG_LEVEL: 'warn', DOCUPOD_INTERNAL_TOKEN: randomBytes(24).toString('hex'), DOCUPOD_MODELS_INFERENCE: 'open' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(docupod);

@@ -36,7 +36,9 @@ let repo: string;
 let rt: Runtime;
 let trainOutput: string;
 
-const inject = (method: 'GET' | 'POST', url: string, payload?: unknown, headers: Record<string, string> = {}) =>
+// The models role on its own has no user database: its callers (another docupod role, a deploy pipeline) present the
+// internal token, for inference (DOCUPOD_MODELS_INFERENCE=authenticated, the default) and the repository alike.
+const inject = (method: 'GET' | 'POST', url: string, payload?: unknown, headers: Record<string, string> = admin) =>
   rt.app.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}), headers });
 
 const close = (a: number, b: number, digits = 5) => expect(a).toBeCloseTo(b, digits);
@@ -365,10 +367,56 @@ describe('metrics per model', () => {
   });
 });
 
+describe('who may call the models role on its own', () => {
+  const x = [1, 2, 3, 4];
+  const calls: Array<[method: 'GET' | 'POST', url: string, body?: unknown]> = [
+    ['GET', '/models/v2/models/classifier'],
+    ['GET', '/models/v2/models/classifier/ready'],
+    ['POST', '/models/v2/models/classifier/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }] }],
+    ['POST', '/models/v2/models/classifier/versions/1/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }] }],
+    ['POST', '/models/intent-classifier/predict', { text: 'I forgot my password' }],
+  ];
+
+  it('refuses inference and model metadata without the internal token, even from loopback, naming the setting that opens it', async () => {
+    for (const [method, url, body] of calls) {
+      // app.inject comes from 127.0.0.1: a loopback caller is not trusted.
+      for (const headers of [{}, { authorization: 'Bearer an-access-token-this-role-cannot-check' }] as Array<Record<string, string>>) {
+        const res = await inject(method, url, body, headers);
+        expect(res.statusCode, `${method} ${url}`).toBe(401);
+        expect(res.headers['content-type']).toContain('application/problem+json');
+        expect(res.json().detail).toMatch(/DOCUPOD_INTERNAL_TOKEN.*DOCUPOD_MODELS_INFERENCE=open/);
+        expect(res.body).not.toMatch(/logits|intent"/);
+      }
+      expect((await inject(method, url, body)).statusCode, `${method} ${url} with the token`).toBe(200);
+    }
+  });
+
+  it('keeps server health and metadata open for probes', async () => {
+    for (const url of ['/models/v2/health/live', '/models/v2/health/ready', '/models/v2']) expect((await inject('GET', url, undefined, {})).statusCode, url).toBe(200);
+  });
+
+  it('serves inference to anyone with DOCUPOD_MODELS_INFERENCE=open, and still guards the repository', async () => {
+    const open = await startRuntime(
+      loadConfig({ DOCUPOD_ROLE: 'models', DOCUPOD_DATA_DIR: dir, DOCUPOD_MODELS_REPOSITORY: repo, DOCUPOD_MODELS_INFERENCE: 'open', DOCUPOD_INTERNAL_TOKEN: TOKEN, DOCUPOD_LOG_LEVEL: 'silent', DOCUPOD_METRICS_ENABLED: 'false' }),
+      silentLogger(),
+    );
+    try {
+      for (const [method, url, body] of calls) {
+        const res = await open.app.inject({ method, url, ...(body ? { payload: body as object } : {}) });
+        expect(res.statusCode, `${method} ${url}`).toBe(200);
+      }
+      expect((await open.app.inject({ method: 'GET', url: '/models/v2/repository/index' })).statusCode).toBe(401);
+    } finally {
+      await open.stop();
+    }
+  });
+});
+
 describe('model repository: reload and unload without a restart', () => {
-  it('needs the internal token', async () => {
-    const res = await inject('POST', '/models/v2/repository/models/classifier/load');
+  it('needs the internal token, even from loopback', async () => {
+    const res = await inject('POST', '/models/v2/repository/models/classifier/load', undefined, {});
     expect(res.statusCode).toBe(401);
+    expect(res.json().detail).toMatch(/Bearer <DOCUPOD_INTERNAL_TOKEN>/);
     expect((await inject('GET', '/models/v2/repository/index', undefined, { authorization: 'Bearer wrong-token-of-the-same-size!' })).statusCode).toBe(401);
   });
 

@@ -13,13 +13,14 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function start(env: Record<string, string>, withDb = true): Promise<Runtime> {
+/** A runtime as `docupod serve` starts it (listening for other processes), or as a CLI command's (listens: false). */
+async function start(env: Record<string, string>, withDb = true, listens = true): Promise<Runtime> {
   let db: TestDatabase | undefined;
   if (withDb) {
     db = await freshDatabase('pglite');
     cleanups.push(() => db!.close());
   }
-  const rt = await startRuntime(loadConfig({ ...base, ...env }), silentLogger(), { provided: db ? { [M.db]: db.database } : {} });
+  const rt = await startRuntime(loadConfig({ ...base, ...env }), silentLogger(), { provided: db ? { [M.db]: db.database } : {}, listens });
   cleanups.push(() => rt.stop());
   return rt;
 }
@@ -28,6 +29,21 @@ describe('roles', () => {
   it('refuses to start chat without a retrieval role, naming the variable to set', async () => {
     await expect(start({ DOCUPOD_ROLE: 'chat' })).rejects.toThrow(RoleError);
     await expect(start({ DOCUPOD_ROLE: 'chat' })).rejects.toThrow(/needs the retrieval role: run it in this process \(--role chat,retrieval\) or set DOCUPOD_RETRIEVAL_URL/);
+  });
+
+  it('refuses to start a split layout without the internal token, naming the variable', async () => {
+    const { DOCUPOD_INTERNAL_TOKEN: _, ...noToken } = base;
+    for (const [roles, why] of [
+      ['retrieval', /serves the internal API of retrieval to gateway, chat in other processes/],
+      ['gateway', /calls ingest, retrieval, chat, models in other processes/],
+      ['models', /serves the internal API of models/],
+    ] as const) {
+      const config = loadConfig({ ...noToken, DOCUPOD_ROLE: roles, DOCUPOD_INGEST_URL: 'http://127.0.0.1:1', DOCUPOD_RETRIEVAL_URL: 'http://127.0.0.1:1', DOCUPOD_CHAT_URL: 'http://127.0.0.1:1', DOCUPOD_MODELS_URL: 'http://127.0.0.1:1' });
+      const err = await startRuntime(config, silentLogger(), { listens: true }).catch((e: unknown) => e);
+      expect(err, roles).toBeInstanceOf(RoleError);
+      expect((err as Error).message).toMatch(/^DOCUPOD_INTERNAL_TOKEN is not set/);
+      expect((err as Error).message).toMatch(why);
+    }
   });
 
   it('starts only what a role needs: web has no database', async () => {

@@ -41,12 +41,13 @@ export function registerModelsCommands(program: Command): void {
   models
     .command('list')
     .description('list the model repository (DOCUPOD_MODELS_REPOSITORY), or a running server\'s models with --url')
-    .option('--url <url>', 'a docupod server running the models role (env DOCUPOD_URL); needs DOCUPOD_INTERNAL_TOKEN unless on loopback')
+    .option('--url <url>', "a docupod server running the models role (env DOCUPOD_URL); needs an instance admin's DOCUPOD_API_KEY (server with the gateway) or DOCUPOD_INTERNAL_TOKEN")
     .option('--json', 'print JSON')
     .action(async (opts: { url?: string; json?: boolean }) => {
       const url = opts.url ?? process.env.DOCUPOD_URL;
       if (url) {
-        const token = process.env.DOCUPOD_INTERNAL_TOKEN;
+        // An admin's API key where the gateway runs beside the models role; the internal token for the role on its own.
+        const token = process.env.DOCUPOD_API_KEY || process.env.DOCUPOD_INTERNAL_TOKEN;
         const res = await fetch(new URL('/models/v2/repository/index', url), { headers: token ? { authorization: `Bearer ${token}` } : {} });
         const body = (await res.json().catch(() => undefined)) as Array<{ name: string; version?: string; state: string; reason?: string }> | { detail?: string } | undefined;
         if (!res.ok || !Array.isArray(body)) throw new Error(`${url} answered HTTP ${res.status}${body && !Array.isArray(body) && body.detail ? `: ${body.detail}` : ''}`);

@@ -19,9 +19,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const config = loadConfig(env);
   const log = createLogger(config.log, { role: config.roles });
   const t0 = performance.now();
-  const runtime = await startRuntime(config, log);
+  const runtime = await startRuntime(config, log, { listens: true });
   const address = await runtime.app.listen({ host: config.http.host, port: config.http.port });
-  log.info({ address, roles: runtime.order.filter((m) => ['gateway', 'ingest', 'retrieval', 'chat', 'models', 'web'].includes(m)), startupMs: Math.round(performance.now() - t0) }, `docupod listening on ${address}`);
+  const metricsAddress = await runtime.metricsApp?.listen({ host: config.http.host, port: config.observability.metricsPort });
+  log.info({ address, roles: runtime.order.filter((m) => ['gateway', 'ingest', 'retrieval', 'chat', 'models', 'web'].includes(m)), startupMs: Math.round(performance.now() - t0), ...(metricsAddress ? { metrics: metricsAddress } : {}) }, `docupod listening on ${address}`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -39,7 +39,7 @@ export const ROLES = ['gateway', 'ingest', 'retrieval', 'chat', 'models', 'web']
 export type RoleName = (typeof ROLES)[number];
 
 /** Variables holding secrets: accepted as X or X_FILE (a mounted Kubernetes Secret) and always redacted. */
-export const SECRET_VARS = ['DOCUPOD_JWT_SECRET', 'DOCUPOD_INTERNAL_TOKEN', 'DATABASE_URL', 'DOCUPOD_DATABASE_URL', 'DOCUPOD_LLM_API_KEY', 'DOCUPOD_EMBED_API_KEY'] as const;
+export const SECRET_VARS = ['DOCUPOD_JWT_SECRET', 'DOCUPOD_INTERNAL_TOKEN', 'DOCUPOD_METRICS_TOKEN', 'DATABASE_URL', 'DOCUPOD_DATABASE_URL', 'DOCUPOD_LLM_API_KEY', 'DOCUPOD_EMBED_API_KEY'] as const;
 
 export const ConfigSchema = z
   .object({
@@ -69,6 +69,10 @@ export const ConfigSchema = z
     DOCUPOD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DOCUPOD_LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
     DOCUPOD_METRICS_ENABLED: Bool.default(true),
+    /** Serve /metrics on this port only (not on DOCUPOD_PORT), so the public port never shows it. README "Security defaults". */
+    DOCUPOD_METRICS_PORT: Port.optional(),
+    /** Require `Authorization: Bearer <token>` on /metrics (on whichever port serves it). */
+    DOCUPOD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     OTEL_EXPORTER_OTLP_ENDPOINT: Url.optional(),
     OTEL_SERVICE_NAME: z.string().default('docupod'),
 
@@ -157,6 +161,12 @@ export const ConfigSchema = z
     DOCUPOD_MODELS_CONCURRENCY: PositiveInt.max(64).default(1),
     /** Rows allowed to wait per model; beyond it requests get 503 with Retry-After. */
     DOCUPOD_MODELS_MAX_QUEUE: PositiveInt.default(4096),
+    /**
+     * Who may call model inference and metadata under /models: `authenticated` (a docupod API key or login checked by
+     * the gateway in the same process, or DOCUPOD_INTERNAL_TOKEN) or `open` (anyone who reaches the port). See README
+     * "Security defaults".
+     */
+    DOCUPOD_MODELS_INFERENCE: z.enum(['authenticated', 'open']).default('authenticated'),
   })
   .superRefine((c, ctx) => {
     for (const p of ['openai'] as const) {
@@ -173,6 +183,9 @@ export const ConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_EMBED_MODEL'], message: 'required when DOCUPOD_EMBED_PROVIDER=llamacpp (path to a GGUF embedding model)' });
     if (c.DOCUPOD_CHUNK_OVERLAP >= c.DOCUPOD_CHUNK_TOKENS)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_CHUNK_OVERLAP'], message: `must be smaller than DOCUPOD_CHUNK_TOKENS (${c.DOCUPOD_CHUNK_TOKENS})` });
+    const httpPort = c.PORT ?? c.DOCUPOD_PORT;
+    if (c.DOCUPOD_METRICS_PORT !== undefined && c.DOCUPOD_METRICS_PORT !== 0 && c.DOCUPOD_METRICS_PORT === httpPort)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_METRICS_PORT'], message: `must differ from the HTTP port (${httpPort}); unset it to serve /metrics on the HTTP port` });
     if (c.DOCUPOD_DATABASE_URL && c.DATABASE_URL && c.DOCUPOD_DATABASE_URL !== c.DATABASE_URL)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'DATABASE_URL and DOCUPOD_DATABASE_URL are both set and differ; set only one' });
   });
@@ -202,7 +215,15 @@ export interface Config {
     migrateOnStart: boolean;
   };
   log: { level: RawConfig['DOCUPOD_LOG_LEVEL']; format: RawConfig['DOCUPOD_LOG_FORMAT'] };
-  observability: { metricsEnabled: boolean; otlpEndpoint?: string; serviceName: string };
+  observability: {
+    metricsEnabled: boolean;
+    /** A separate listener for /metrics; unset: /metrics on the HTTP port. */
+    metricsPort?: number;
+    /** Bearer token /metrics requires; unset: none. */
+    metricsToken?: string;
+    otlpEndpoint?: string;
+    serviceName: string;
+  };
   auth: {
     jwtSecret?: string;
     accessTokenTtlMs: number;
@@ -236,7 +257,7 @@ export interface Config {
   chat: { k: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string; lexicalCacheBytes: number; efSearch: number };
-  models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number };
+  models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number; inference: 'authenticated' | 'open' };
   blobs: { store: 'local' | 'postgres'; dir: string };
   ingest: {
     workers: number;
@@ -316,7 +337,13 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       migrateOnStart: c.DOCUPOD_MIGRATE_ON_START ?? !databaseUrl,
     },
     log: { level: c.DOCUPOD_LOG_LEVEL, format: c.DOCUPOD_LOG_FORMAT },
-    observability: { metricsEnabled: c.DOCUPOD_METRICS_ENABLED, otlpEndpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: c.OTEL_SERVICE_NAME },
+    observability: {
+      metricsEnabled: c.DOCUPOD_METRICS_ENABLED,
+      metricsPort: c.DOCUPOD_METRICS_PORT,
+      metricsToken: c.DOCUPOD_METRICS_TOKEN,
+      otlpEndpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT,
+      serviceName: c.OTEL_SERVICE_NAME,
+    },
     auth: {
       jwtSecret: c.DOCUPOD_JWT_SECRET,
       accessTokenTtlMs: c.DOCUPOD_ACCESS_TOKEN_TTL,
@@ -364,6 +391,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       maxBatchDelayMs: c.DOCUPOD_MODELS_MAX_BATCH_DELAY,
       concurrency: c.DOCUPOD_MODELS_CONCURRENCY,
       maxQueue: c.DOCUPOD_MODELS_MAX_QUEUE,
+      inference: c.DOCUPOD_MODELS_INFERENCE,
     },
     blobs: { store: c.DOCUPOD_BLOB_STORE ?? (databaseUrl || c.DOCUPOD_DATA_DIR === 'memory://' ? 'postgres' : 'local'), dir: `${c.DOCUPOD_DATA_DIR.replace(/\/$/, '')}/blobs` },
     ingest: {
@@ -390,6 +418,7 @@ export function redactedConfig(config: Config): unknown {
     ...config,
     storage: { ...config.storage, databaseUrl: redactUrl(config.storage.databaseUrl) },
     auth: { ...config.auth, jwtSecret: r(config.auth.jwtSecret), internalToken: r(config.auth.internalToken) },
+    observability: { ...config.observability, metricsToken: r(config.observability.metricsToken) },
     llm: { ...config.llm, apiKey: r(config.llm.apiKey) },
     embed: { ...config.embed, apiKey: r(config.embed.apiKey) },
   };

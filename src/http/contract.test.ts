@@ -5,6 +5,7 @@ import { DocupodError, Problems } from '../core/errors.js';
 import { silentLogger } from '../observability/logger.js';
 import { createMetricsRegistry } from '../observability/metrics.js';
 import { defineContract, httpClient, inProcessClient, serveContract, type ClientOf } from './contract.js';
+import { mountInternalApi, surface } from './internal-api.js';
 import { buildServer } from './server.js';
 
 // One suite, two forms: whatever a caller observes in-process it must observe over HTTP.
@@ -35,7 +36,7 @@ beforeAll(async () => {
     version: 'test',
     readiness: async () => true,
   });
-  serveContract(app, Counter, impl, { token });
+  await mountInternalApi(app, { token, contracts: [surface(Counter, inProcessClient(Counter, impl))] });
   baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => app.close());
@@ -69,6 +70,23 @@ describe('role contract over HTTP', () => {
   it('refuses callers without the internal token', async () => {
     const err = await httpClient(Counter, baseUrl, { token: 'wrong-token-0123456789' }).add({ a: 1, b: 1 }).catch((e: unknown) => e);
     expect((err as DocupodError).status).toBe(401);
+  });
+
+  it('answers 401 to a wrong or missing token before reading the body, so an unauthenticated caller learns nothing', async () => {
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Bearer ${token}x`, token, `bearer  ${token}`]) {
+      const res = await app.inject({ method: 'POST', url: '/internal/counter/add', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, payload: '{not json' });
+      expect(res.statusCode, authorization).toBe(401);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json().detail).toMatch(/Bearer <DOCUPOD_INTERNAL_TOKEN>/);
+    }
+    const ok = await app.inject({ method: 'POST', url: '/internal/counter/add', headers: { authorization: `Bearer ${token}` }, payload: { a: 1, b: 2 } });
+    expect([ok.statusCode, ok.json()]).toEqual([200, { sum: 3 }]);
+  });
+
+  it('cannot serve a contract outside the guarded plugin', async () => {
+    const bare = await buildServer({ log: silentLogger(), metrics: createMetricsRegistry({ defaultMetrics: false }), bodyLimit: 1 << 20, corsOrigins: [], trustProxy: false, version: 'test', readiness: async () => true });
+    expect(() => serveContract(bare, Counter, inProcessClient(Counter, impl))).toThrow(/only be served inside the internal API plugin/);
+    await bare.close();
   });
 
   it('turns an unreachable role into 503 naming it', async () => {

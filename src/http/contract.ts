@@ -60,18 +60,24 @@ export function internalPath(contract: Contract, method: string): string {
 }
 
 /**
- * Serves a contract under /internal/<role>/. These routes are for other docupod pods only: they require the shared
- * internal token (DOCUPOD_INTERNAL_TOKEN) and the Helm chart's NetworkPolicies keep them off the ingress.
+ * Registers POST /<role>/<method> for every method of a contract, answered by `client` (the role's in-process form,
+ * so input and output are validated exactly as in process). Only inside the internal API plugin (internal-api.ts),
+ * whose one guard checks the internal token before any of these routes runs: anywhere else this throws.
  */
-export function serveContract<C extends Contract>(app: FastifyInstance, contract: C, impl: ImplOf<C>, opts: { token?: string }): void {
-  const client = inProcessClient(contract, impl);
+export function serveContract<C extends Contract>(scope: FastifyInstance, contract: C, client: ClientOf<C>): void {
+  assertInternalScope(scope, `the ${contract.role} contract`);
   for (const name of Object.keys(contract.methods)) {
-    app.post(internalPath(contract, name), { schema: { hide: true } }, async (request) => {
-      if (opts.token && request.headers.authorization !== `Bearer ${opts.token}`)
-        throw new DocupodError(Problems.unauthorized, 'internal endpoint: missing or wrong internal token');
-      return (client as Record<string, (i: unknown) => Promise<unknown>>)[name]!(request.body ?? {});
-    });
+    scope.post(`/${contract.role}/${name}`, { schema: { hide: true } }, async (request) =>
+      (client as Record<string, (i: unknown) => Promise<unknown>>)[name]!(request.body ?? {}),
+    );
   }
+}
+
+/** Set by the internal API plugin on its own encapsulated context only. */
+export const INTERNAL_SCOPE = 'docupodInternalScope';
+
+export function assertInternalScope(scope: FastifyInstance, what: string): void {
+  if (!scope.hasDecorator(INTERNAL_SCOPE)) throw new Error(`${what} may only be served inside the internal API plugin (src/http/internal-api.ts)`);
 }
 
 const ProblemResponse = z.object({ type: z.string(), title: z.string(), status: z.number(), detail: z.string() }).loose();

@@ -9,6 +9,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from '../observability/logger.js';
 import { httpMetrics, type Registry } from '../observability/metrics.js';
+import { metricsEndpoint } from './metrics-endpoint.js';
 import { installProblemHandler, sendFrameworkError, sendProblem } from './problem.js';
 import { serializerCompiler } from './serializer.js';
 import { installStorableInputGate } from './storable-input.js';
@@ -31,6 +32,9 @@ export interface ServerOptions {
   readiness: () => Promise<true | string>;
   /** Liveness only fails when the process should be restarted. */
   exposeDocs?: boolean;
+  /** /metrics on this server (false when DOCUPOD_METRICS_PORT gives it a listener of its own), and its token. */
+  serveMetrics?: boolean;
+  metricsToken?: string;
 }
 
 declare module 'fastify' {
@@ -140,10 +144,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (ready === true) return { status: 'ready' };
     return sendProblem(reply, Problems.unavailable, ready);
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    reply.type(opts.metrics.contentType);
-    return opts.metrics.metrics();
-  });
+  if (opts.serveMetrics !== false) await app.register(metricsEndpoint, { registry: opts.metrics, token: opts.metricsToken });
 
   return app;
 }

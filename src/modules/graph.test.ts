@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { M, parseRoles, resolveModules, RoleError } from './graph.js';
+import { callersOf, internalLayout, M, parseRoles, requireInternalToken, resolveModules, RoleError } from './graph.js';
 
 describe('module graph', () => {
   it('starts every role for all', () => {
@@ -17,7 +17,14 @@ describe('module graph', () => {
 
   it('starts only HTTP for the web and models roles', () => {
     expect(resolveModules(parseRoles('web'))).toEqual([M.http, M.web]);
-    expect(resolveModules(parseRoles('models'))).toEqual([M.http, M.models]);
+    expect(resolveModules(parseRoles('models'))).toEqual([M.http, M.models, M.internalApi]);
+  });
+
+  it('starts the internal API after every role it may serve, and the models role after auth when both run', () => {
+    const order = resolveModules([M.all]);
+    for (const r of [M.ingest, M.retrieval, M.chat, M.models]) expect(order.indexOf(M.internalApi)).toBeGreaterThan(order.indexOf(r));
+    expect(order.indexOf(M.models)).toBeGreaterThan(order.indexOf(M.auth));
+    expect(resolveModules(parseRoles('gateway,web'))).not.toContain(M.internalApi);
   });
 
   it('orders dependencies first, and an in-process client after the role it wraps', () => {
@@ -32,6 +39,32 @@ describe('module graph', () => {
     expect(() => parseRoles('gateway,search')).toThrow(RoleError);
     expect(() => parseRoles('gateway,search')).toThrow(/unknown role "search"; choose from: gateway, ingest, retrieval, chat, models, web, all/);
     expect(() => parseRoles(' , ')).toThrow(/no role given/);
+  });
+
+  it('derives who calls each contract from the dependency map', () => {
+    expect(callersOf('retrieval').sort()).toEqual([M.chat, M.gateway]);
+    expect(callersOf('ingest')).toEqual([M.gateway]);
+    expect(callersOf('gateway')).toEqual([]);
+  });
+
+  it('serves a role internally only when it listens and a caller runs elsewhere', () => {
+    const layout = (roles: string, listens = true) => internalLayout(new Set(resolveModules(parseRoles(roles))), listens);
+    expect(layout('all')).toEqual({ served: [], remote: [] });
+    expect(layout('gateway,ingest,retrieval,chat,models')).toEqual({ served: [], remote: [] });
+    expect(layout('chat,retrieval')).toEqual({ served: ['retrieval', 'chat'], remote: [] });
+    expect(layout('gateway,chat')).toEqual({ served: [], remote: ['ingest', 'retrieval', 'models'] });
+    expect(layout('chat')).toEqual({ served: ['chat'], remote: ['retrieval'] });
+    expect(layout('web')).toEqual({ served: [], remote: [] });
+    // A CLI command's own runtime never serves anything.
+    expect(layout('ingest,retrieval,chat', false)).toEqual({ served: [], remote: [] });
+  });
+
+  it('refuses a split layout without the internal token, naming the variable', () => {
+    expect(() => requireInternalToken({ served: ['models'], remote: [] }, undefined)).toThrow(RoleError);
+    expect(() => requireInternalToken({ served: ['models'], remote: [] }, undefined)).toThrow(/DOCUPOD_INTERNAL_TOKEN is not set, and this process serves the internal API of models to gateway in other processes/);
+    expect(() => requireInternalToken({ served: [], remote: ['chat'] }, undefined)).toThrow(/calls chat in other processes/);
+    expect(() => requireInternalToken({ served: [], remote: [] }, undefined)).not.toThrow();
+    expect(() => requireInternalToken({ served: ['chat'], remote: ['retrieval'] }, 'a-token-of-16-chars')).not.toThrow();
   });
 
   it('does not let a user pick an internal module', () => {

@@ -15,6 +15,7 @@ export const M = {
   retrievalClient: 'retrieval-client',
   chatClient: 'chat-client',
   modelsClient: 'models-client',
+  internalApi: 'internal-api',
   gateway: 'gateway',
   ingest: 'ingest',
   retrieval: 'retrieval',
@@ -41,6 +42,8 @@ export const DEPS: Record<ModuleName, readonly ModuleName[]> = {
   [M.retrievalClient]: [],
   [M.chatClient]: [],
   [M.modelsClient]: [],
+  // Serves /internal/<role>/… for the roles here whose callers run elsewhere; started after those roles (see below).
+  [M.internalApi]: [M.http],
   // The gateway writes uploads to the shared blob store and hands the ingest role only their keys.
   [M.gateway]: [M.db, M.blobs, M.http, M.auth, M.ingestClient, M.retrievalClient, M.chatClient, M.modelsClient],
   [M.ingest]: [M.db, M.blobs, M.jobs, M.embedder, M.http],
@@ -65,6 +68,55 @@ const CLIENT_OF: Partial<Record<ModuleName, RoleName>> = {
 
 export function roleOfClient(name: ModuleName): RoleName | undefined {
   return CLIENT_OF[name];
+}
+
+/**
+ * Ordering edges that apply only when both modules run in the process, for optional collaborators: the models role
+ * checks admins' logins with the gateway's auth when the gateway runs here, and works without it otherwise.
+ */
+const AFTER_IF_PRESENT: Partial<Record<ModuleName, readonly ModuleName[]>> = {
+  [M.models]: [M.auth],
+};
+
+/** Roles with an internal contract (the ones other roles call through a client module). */
+export const CONTRACT_ROLES = Object.values(CLIENT_OF) as RoleName[];
+
+/** Who calls a role's contract: the user-facing roles that depend on its client module (derived from DEPS). */
+export function callersOf(role: RoleName): ModuleName[] {
+  const client = (Object.keys(CLIENT_OF) as ModuleName[]).find((c) => CLIENT_OF[c] === role);
+  return client ? USER_FACING.filter((r) => DEPS[r].includes(client)) : [];
+}
+
+/**
+ * The internal HTTP surface of a process. A role's `/internal/<role>/…` is served exactly when this process listens
+ * for other processes (`docupod serve`) and at least one role that calls it runs elsewhere: with `--role all`, or
+ * with a role together with every caller, all calls stay in process and nothing is served. `remote` lists the roles
+ * this process calls over HTTP.
+ */
+export interface InternalLayout {
+  served: RoleName[];
+  remote: RoleName[];
+}
+
+export function internalLayout(active: ReadonlySet<ModuleName>, listens: boolean): InternalLayout {
+  const served = listens ? CONTRACT_ROLES.filter((r) => active.has(r) && callersOf(r).some((c) => !active.has(c))) : [];
+  const remote = (Object.keys(CLIENT_OF) as ModuleName[]).filter((c) => active.has(c) && !active.has(CLIENT_OF[c]!)).map((c) => CLIENT_OF[c]!);
+  return { served, remote };
+}
+
+/** A split layout needs the shared token on both ends of every internal call: refuse to start without it. */
+export function requireInternalToken(layout: InternalLayout, token: string | undefined): void {
+  if (token || (layout.served.length === 0 && layout.remote.length === 0)) return;
+  const why = [
+    layout.served.length > 0 &&
+      `serves the internal API of ${layout.served.join(', ')} to ${[...new Set(layout.served.flatMap(callersOf))].join(', ')} in other processes`,
+    layout.remote.length > 0 && `calls ${layout.remote.join(', ')} in other processes`,
+  ].filter(Boolean);
+  throw new RoleError(
+    `DOCUPOD_INTERNAL_TOKEN is not set, and this process ${why.join(' and ')}. ` +
+      'Set DOCUPOD_INTERNAL_TOKEN (or DOCUPOD_INTERNAL_TOKEN_FILE) to one shared secret of at least 16 characters in every docupod process ' +
+      '(e.g. openssl rand -hex 32); only a process that runs every role it calls and is called by (--role all) starts without it.',
+  );
 }
 
 export class RoleError extends Error {
@@ -93,12 +145,17 @@ export function resolveModules(targets: readonly ModuleName[]): ModuleName[] {
     for (const d of DEPS[n]) visit(d);
   };
   targets.forEach(visit);
+  // The internal API comes with any role that has a contract, and starts after all of them (it serves their values).
+  if (CONTRACT_ROLES.some((r) => wanted.has(r))) wanted.add(M.internalApi);
 
   const order: ModuleName[] = [];
   const state = new Map<ModuleName, 'visiting' | 'done'>();
   const edges = (n: ModuleName): ModuleName[] => {
     const role = CLIENT_OF[n];
-    return role && wanted.has(role) ? [...DEPS[n], role] : [...DEPS[n]];
+    const out = role && wanted.has(role) ? [...DEPS[n], role] : [...DEPS[n]];
+    for (const m of AFTER_IF_PRESENT[n] ?? []) if (wanted.has(m)) out.push(m);
+    if (n === M.internalApi) out.push(...CONTRACT_ROLES.filter((r) => wanted.has(r)));
+    return out;
   };
   const sort = (n: ModuleName, path: ModuleName[]) => {
     if (state.get(n) === 'done') return;

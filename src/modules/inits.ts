@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { serveContract, inProcessClient, type ClientOf, type Contract, type ImplOf } from '../http/contract.js';
+import { inProcessClient, type ClientOf, type Contract } from '../http/contract.js';
+import { mountInternalApi, surface } from '../http/internal-api.js';
 import { buildServer } from '../http/server.js';
 import { openDatabase, redactUrl, type Database } from '../storage/database.js';
 import { ChatContract, type ChatClient } from '../roles/chat/contract.js';
@@ -33,7 +34,7 @@ import { initAuth, type AuthService } from '../roles/gateway/auth/module.js';
 import { gatewayRoutes } from '../roles/gateway/routes.js';
 import { webRoutes } from '../roles/web/routes.js';
 import type { RoleName } from '../config/schema.js';
-import { M, RoleError, type ModuleName } from './graph.js';
+import { internalLayout, M, RoleError, type ModuleName } from './graph.js';
 import type { Init, ModuleContext } from './manager.js';
 
 // One init function per module. Each receives the context, takes what it needs with ctx.get and returns its value.
@@ -80,16 +81,38 @@ const initHttp: Init = async (ctx) => {
     requestTimeoutMs: http.requestTimeoutMs,
     version: ctx.version,
     readiness: () => ctx.ready(),
+    serveMetrics: ctx.config.observability.metricsPort === undefined,
+    metricsToken: ctx.config.observability.metricsToken,
   });
   ctx.onStop(() => app.close());
   return app;
 };
 
-function serveRole<C extends Contract>(ctx: ModuleContext, contract: C, impl: ImplOf<C>): ClientOf<C> {
+const CONTRACTS: Record<'ingest' | 'retrieval' | 'chat' | 'models', Contract> = {
+  ingest: IngestContract,
+  retrieval: RetrievalContract,
+  chat: ChatContract,
+  models: ModelsContract,
+};
+
+/**
+ * The internal API, started after every role of the process: mounted only for the roles whose callers run elsewhere
+ * (graph.ts internalLayout), always behind the internal token (startRuntime has refused to start without one).
+ */
+const initInternalApi: Init = async (ctx) => {
+  const { served } = internalLayout(ctx.active, ctx.listens);
+  if (served.length === 0) return { served };
+  const token = ctx.config.auth.internalToken;
+  if (!token) throw new RoleError('DOCUPOD_INTERNAL_TOKEN is required to serve the internal API');
   const app = ctx.get<FastifyInstance>(M.http);
-  serveContract(app, contract, impl, { token: ctx.config.auth.internalToken });
-  return inProcessClient(contract, impl);
-}
+  await mountInternalApi(app, {
+    token,
+    contracts: served.map((role) => surface(CONTRACTS[role as keyof typeof CONTRACTS], ctx.get<ClientOf<Contract>>(role))),
+    extraRoutes: served.includes('chat') ? [(scope) => serveChatStreams(scope, ctx.get<ChatClient>(M.chat))] : [],
+  });
+  ctx.log.info({ served }, 'internal API served for callers in other processes');
+  return { served };
+};
 
 const databaseReady = (ctx: ModuleContext) => async (): Promise<true | string> => {
   await ctx.get<Database>(M.db).ping();
@@ -142,7 +165,7 @@ const initIngest: Init = async (ctx) => {
   queue.register(REEMBED_JOB, ReembedPayload, reembedder.run, { concurrency: 1, onFailed: reembedder.onFailed });
   await reconcileEmbedders(reembedDeps);
   queue.start();
-  return serveRole(ctx, IngestContract, createIngestService({ db: database.db, blobs, jobs: queue, version: ctx.version, ready: databaseReady(ctx) }));
+  return inProcessClient(IngestContract, createIngestService({ db: database.db, blobs, jobs: queue, version: ctx.version, ready: databaseReady(ctx) }));
 };
 
 export const inits: Record<ModuleName, Init> = {
@@ -187,11 +210,11 @@ export const inits: Record<ModuleName, Init> = {
   [M.retrievalClient]: clientInit('retrieval', 'DOCUPOD_RETRIEVAL_URL', (c) => c.config.urls.retrieval, retrievalHttpClient),
   [M.chatClient]: clientInit('chat', 'DOCUPOD_CHAT_URL', (c) => c.config.urls.chat, chatHttpClient),
   [M.modelsClient]: clientInit('models', 'DOCUPOD_MODELS_URL', (c) => c.config.urls.models, modelsHttpClient),
+  [M.internalApi]: initInternalApi,
   [M.ingest]: initIngest,
   [M.retrieval]: async (ctx) => {
     const database = ctx.get<Database>(M.db);
-    return serveRole(
-      ctx,
+    return inProcessClient(
       RetrievalContract,
       createRetrievalService({
         db: database.db,
@@ -225,13 +248,14 @@ export const inits: Record<ModuleName, Init> = {
     });
     // Buffered token usage is written before the database closes (chat depends on it, so stops first).
     ctx.onStop(() => service.stop());
-    serveChatStreams(ctx.get<FastifyInstance>(M.http), service, { token: ctx.config.auth.internalToken });
-    return { ...serveRole(ctx, ChatContract, service), stream: service.stream };
+    return { ...inProcessClient(ChatContract, service), stream: service.stream };
   },
   [M.models]: async (ctx) => {
     const app = ctx.get<FastifyInstance>(M.http);
-    await startModelServing({ ...ctx, app, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });
-    return serveRole(ctx, ModelsContract, createModelsService({ version: ctx.version, ready: async () => true }));
+    // With the gateway in this process, admins and users are recognised by its auth (ordered before us in graph.ts).
+    const auth = ctx.isActive(M.auth) ? ctx.get<AuthService>(M.auth) : undefined;
+    await startModelServing({ ...ctx, app, auth, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });
+    return inProcessClient(ModelsContract, createModelsService({ version: ctx.version, ready: async () => true }));
   },
   [M.gateway]: async (ctx) => {
     const app = ctx.get<FastifyInstance>(M.http);

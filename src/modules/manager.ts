@@ -10,6 +10,8 @@ export interface ModuleContext {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly version: string;
+  /** Whether other processes reach this one over the network (`docupod serve`), not a CLI command's own runtime. */
+  readonly listens: boolean;
   /** Modules this process runs (targets plus their dependencies). */
   readonly active: ReadonlySet<ModuleName>;
   isActive(name: ModuleName): boolean;
@@ -36,7 +38,7 @@ export interface RunningModules {
 export async function startModules(
   targets: readonly ModuleName[],
   inits: Record<ModuleName, Init>,
-  base: { config: Config; log: Logger; metrics: Registry; version: string },
+  base: { config: Config; log: Logger; metrics: Registry; version: string; listens: boolean },
   /** Pre-built module values (tests inject a database this way); such modules are not initialised. */
   provided: Partial<Record<ModuleName, unknown>> = {},
 ): Promise<RunningModules> {

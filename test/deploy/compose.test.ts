@@ -51,6 +51,19 @@ describe('compose.yaml', () => {
     }
   });
 
+  it('gives every docupod service the internal token, and /metrics a port of its own that Prometheus scrapes and nobody publishes', () => {
+    const prometheus = parse(readFileSync(path.join(ROOT, 'deploy/compose/prometheus.yml'), 'utf8')) as any;
+    const scraped = prometheus.scrape_configs.flatMap((c: any) => c.dns_sd_configs.map((d: any) => d.port));
+    for (const [name, svc] of Object.entries<any>(compose.services)) {
+      if (!String(svc.image).startsWith('${DOCUPOD_IMAGE') || name === 'migrate') continue;
+      const port = svc.environment.DOCUPOD_METRICS_PORT;
+      expect(port, name).toBe('9464');
+      expect(scraped).toEqual([Number(port)]);
+      for (const p of svc.ports ?? []) expect(String(p), `${name} does not publish the metrics port`).not.toMatch(new RegExp(`:${port}$`));
+      if (name !== 'docupod') expect(svc.environment.DOCUPOD_INTERNAL_TOKEN, name).toMatch(/DOCUPOD_INTERNAL_TOKEN:\?/);
+    }
+  });
+
   it('sets only DOCUPOD_* variables that the config schema knows', () => {
     const unknown: string[] = [];
     for (const [name, svc] of Object.entries<any>(compose.services)) {

@@ -145,6 +145,46 @@ describe('helm chart', () => {
     expect(env.find((e: any) => e.name === 'DOCUPOD_JWT_SECRET').valueFrom.secretKeyRef.name).toBe('docupod-secrets');
   });
 
+  it.each(['embedded.yaml', 'distributed-nginx.yaml', 'existing-secret.yaml'])('%s: every pod gets the internal token; /metrics has its own port and token, off the ingress', (file) => {
+    const objs = render(file);
+    const secretName = file === 'existing-secret.yaml' ? 'docupod-secrets' : 'rel-docupod';
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'rel-docupod')!;
+    expect(cm.data.DOCUPOD_METRICS_PORT).toBe('9464');
+    expect(cm.data.DOCUPOD_PORT).toBe('8080');
+    for (const d of objs.filter((o) => o.kind === 'Deployment' && o.spec.template.spec.containers[0].name === 'docupod')) {
+      const c = d.spec.template.spec.containers[0];
+      const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.valueFrom?.secretKeyRef]));
+      // Required: a split role without it would refuse to start, so a missing key must stop the pod, not open it.
+      expect(env.DOCUPOD_INTERNAL_TOKEN, d.metadata.name).toEqual({ name: secretName, key: 'internal-token' });
+      expect(env.DOCUPOD_METRICS_TOKEN, d.metadata.name).toMatchObject({ name: secretName, key: 'metrics-token' });
+      expect(Boolean(env.DOCUPOD_METRICS_TOKEN.optional), d.metadata.name).toBe(file === 'existing-secret.yaml');
+      expect(c.ports.map((p: any) => `${p.name}:${p.containerPort}`)).toEqual(['http:8080', 'metrics:9464']);
+    }
+    for (const svc of objs.filter((o) => o.kind === 'Service' && o.metadata.labels?.['app.kubernetes.io/part-of'] === 'docupod' && !/ollama|postgres/.test(o.metadata.name)))
+      expect(svc.spec.ports.map((p: any) => `${p.name}:${p.port}`), svc.metadata.name).toEqual(['http:80', 'metrics:9464']);
+    for (const ing of objs.filter((o) => o.kind === 'Ingress'))
+      for (const p of ing.spec.rules[0].http.paths) expect(p.backend.service.port).toEqual({ name: 'http' });
+    // Prometheus may reach the metrics port only; the ingress controller the HTTP port only.
+    for (const np of objs.filter((o) => o.kind === 'NetworkPolicy' && o.spec.ingress?.length)) {
+      for (const rule of np.spec.ingress) {
+        const ports = rule.ports.map((p: any) => p.port);
+        if (rule.from.some((f: any) => f.namespaceSelector && !f.namespaceSelector.matchLabels)) expect(ports, np.metadata.name).toEqual([9464]);
+        if (rule.from.some((f: any) => f.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'ingress-nginx')) expect(ports, np.metadata.name).toEqual([8080]);
+      }
+    }
+    const secret = objs.find((o) => o.kind === 'Secret' && o.metadata.name === 'rel-docupod');
+    if (file !== 'existing-secret.yaml') {
+      for (const key of ['internal-token', 'metrics-token']) expect(Buffer.from(secret!.data[key], 'base64').toString().length, key).toBeGreaterThanOrEqual(32);
+    }
+  });
+
+  it('scrapes the metrics port with the bearer token from the Secret', () => {
+    const sm = render('monitoring.yaml').find((o) => o.kind === 'ServiceMonitor')!;
+    expect(sm.spec.endpoints).toEqual([
+      expect.objectContaining({ port: 'metrics', path: '/metrics', authorization: { type: 'Bearer', credentials: { name: 'rel-docupod', key: 'metrics-token' } } }),
+    ]);
+  });
+
   it('monitoring.enabled adds a ServiceMonitor, PrometheusRule and dashboard ConfigMap', () => {
     const kinds = render('monitoring.yaml').map((o) => `${o.kind}/${o.metadata.name}`);
     expect(kinds).toEqual(expect.arrayContaining(['ServiceMonitor/rel-docupod', 'PrometheusRule/rel-docupod', 'ConfigMap/rel-docupod-dashboards']));
@@ -168,6 +208,9 @@ describe('helm chart', () => {
     ['an unknown top-level key', ['--set', 'replicaCount=2'], /replicaCount/],
     ['a short JWT secret', ['--set', 'secrets.jwtSecret=short'], /jwtSecret/],
     ['distributed mode without a database', ['--set', 'mode=distributed'], /needs Postgres/],
+    ['metrics on the HTTP port', ['--set', 'metricsPort=8080'], /metricsPort must differ from containerPort/],
+    ['a short metrics token', ['--set', 'secrets.metricsToken=short'], /metricsToken/],
+    ['the internal token as plain config', ['--set', 'config.DOCUPOD_INTERNAL_TOKEN=abcdefghijklmnopqrstuvwxyz'], /config/],
   ])('rejects %s with a clear message', (_what, args, message) => {
     const r = helm(['template', 'rel', CHART, ...args]);
     expect(r.status).not.toBe(0);

@@ -111,6 +111,13 @@ console.log(JSON.stringify({ gpu: llama.gpu, buildType: llama.buildType, text: r
       throw new Error(`${(err as Error).message}\n${logs()}`);
     }
     expect((await waitFor(`${base}/readyz`, 30_000)).status).toBe(200);
+
+    // Security defaults of `docker run -p 8080:8080` (README): no internal API, no anonymous inference (the journey
+    // below predicts with an API key).
+    const json = { method: 'POST', headers: { 'content-type': 'application/json' } };
+    expect((await fetch(`${base}/internal/retrieval/status`, { ...json, body: '{}' })).status).toBe(404);
+    expect((await fetch(`${base}/models/intent-classifier/predict`, { ...json, body: '{"text":"I forgot my password"}' })).status).toBe(401);
+
     expect(run('podman', ['exec', name, 'id', '-u'], { env }).stdout.trim()).toBe('1000');
     expect(run('podman', ['exec', name, 'sh', '-c', 'touch /app/x'], { env }).status).not.toBe(0);
     expect(run('podman', ['exec', name, 'sh', '-c', 'grep CapEff /proc/1/status'], { env }).stdout).toMatch(/0000000000000000/);
@@ -150,7 +157,7 @@ console.log(JSON.stringify({ gpu: llama.gpu, buildType: llama.buildType, text: r
     // secretKeyRef reads a podman secret holding a JSON map of base64 values.
     const secretName = `${release}-docupod`;
     const secretFile = path.join(dir, 'secret.json');
-    writeFileSync(secretFile, JSON.stringify({ 'jwt-secret': Buffer.from('kube-play-secret-0123456789-abcdefghijkl').toString('base64'), 'internal-token': Buffer.from('internal-token-0123456789').toString('base64') }));
+    writeFileSync(secretFile, JSON.stringify({ 'jwt-secret': Buffer.from('kube-play-secret-0123456789-abcdefghijkl').toString('base64'), 'internal-token': Buffer.from('internal-token-0123456789').toString('base64'), 'metrics-token': Buffer.from('metrics-token-0123456789').toString('base64') }));
     expect(run('podman', ['secret', 'create', secretName, secretFile], { env }).status).toBe(0);
     cleanups.push(() => {
       run('podman', ['kube', 'down', file], { env });

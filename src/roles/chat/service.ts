@@ -117,9 +117,9 @@ export function createChatService(deps: ChatDeps): ChatService {
 
   const recordUsage = async (workspaceId: string, keyId: string | undefined, usage: Usage) => {
     await usageBuffer.record(workspaceId, utcDay(), keyId ?? '', usage);
-    const ws = workspaceId === NO_WORKSPACE ? 'none' : workspaceId;
-    m.tokens.inc({ workspace: ws, direction: 'prompt' }, usage.promptTokens);
-    m.tokens.inc({ workspace: ws, direction: 'completion' }, usage.completionTokens);
+    // No workspace label: metrics carry no tenant data (per-workspace usage is GET /api/workspaces/{ws}/usage).
+    m.tokens.inc({ provider: llm.provider, direction: 'prompt' }, usage.promptTokens);
+    m.tokens.inc({ provider: llm.provider, direction: 'completion' }, usage.completionTokens);
   };
 
   // ── chats ──────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -445,7 +445,7 @@ function metrics(registry: Registry) {
   return {
     ttft: metric(registry, 'docupod_llm_time_to_first_token_seconds', () => new Histogram({ name: 'docupod_llm_time_to_first_token_seconds', help: 'Time from the request to the first answer token, by LLM provider (includes retrieval)', labelNames: ['provider'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
     tps: metric(registry, 'docupod_llm_tokens_per_second', () => new Histogram({ name: 'docupod_llm_tokens_per_second', help: 'Answer tokens per second after the first token, by LLM provider', labelNames: ['provider'] as const, buckets: [1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000], registers: [registry] })),
-    tokens: metric(registry, 'docupod_llm_tokens_total', () => new Counter({ name: 'docupod_llm_tokens_total', help: 'LLM tokens used, by workspace and direction (prompt or completion)', labelNames: ['workspace', 'direction'] as const, registers: [registry] })),
+    tokens: metric(registry, 'docupod_llm_tokens_total', () => new Counter({ name: 'docupod_llm_tokens_total', help: 'LLM tokens used, by LLM provider and direction (prompt or completion)', labelNames: ['provider', 'direction'] as const, registers: [registry] })),
     limited: metric(registry, 'docupod_chat_limited_total', () => new Counter({ name: 'docupod_chat_limited_total', help: 'Chat requests refused by a quota', labelNames: ['limit'] as const, registers: [registry] })),
     errors: metric(registry, 'docupod_chat_errors_total', () => new Counter({ name: 'docupod_chat_errors_total', help: 'Chat answers that ended in an error, by method and status', labelNames: ['method', 'status'] as const, registers: [registry] })),
   };

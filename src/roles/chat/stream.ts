@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { DocupodError, Problems } from '../../core/errors.js';
+import { assertInternalScope } from '../../http/contract.js';
 import { hijackHeaders } from '../../http/server.js';
 import { STREAM_METHODS, type ChatEvent, type ChatStreams, type StreamMethod } from './contract.js';
 
@@ -8,14 +9,13 @@ import { STREAM_METHODS, type ChatEvent, type ChatStreams, type StreamMethod } f
 // SSE because both ends are ours: one JSON object per line, no framing rules. Closing the connection cancels the
 // answer on the chat pod (and with it the upstream model call), exactly like aborting the in-process iterator.
 
+/** Registers /chat/stream/:method inside the internal API plugin (prefix /internal), behind its token guard. */
 export function serveChatStreams(
-  app: FastifyInstance,
+  scope: FastifyInstance,
   service: { stream(method: StreamMethod, input: unknown, signal?: AbortSignal): AsyncIterable<ChatEvent> },
-  opts: { token?: string },
 ): void {
-  app.post<{ Params: { method: string } }>('/internal/chat/stream/:method', { schema: { hide: true } }, async (request, reply) => {
-    if (opts.token && request.headers.authorization !== `Bearer ${opts.token}`)
-      throw new DocupodError(Problems.unauthorized, 'internal endpoint: missing or wrong internal token');
+  assertInternalScope(scope, 'the chat streams');
+  scope.post<{ Params: { method: string } }>('/chat/stream/:method', { schema: { hide: true } }, async (request, reply) => {
     const method = request.params.method as StreamMethod;
     if (!STREAM_METHODS.includes(method)) throw new DocupodError(Problems.notFound, `no chat stream method ${request.params.method}`);
     const ac = new AbortController();

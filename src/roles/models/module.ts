@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Registry } from '../../observability/metrics.js';
-import { modelsRoutes } from './routes.js';
+import { modelsRoutes, type UserAuth } from './routes.js';
 import { ModelServing } from './serving.js';
 
 /** What the models role takes from the module context (roles do not import the module manager). */
@@ -14,6 +14,8 @@ export interface ModelsModuleContext {
   app: FastifyInstance;
   ready(): Promise<true | string>;
   onStop(fn: () => Promise<void> | void): void;
+  /** The gateway's authentication when it runs in this process (admins for the repository, users for inference). */
+  auth?: UserAuth;
 }
 
 /** Loads the model repository and registers the /models routes. */
@@ -22,6 +24,13 @@ export async function startModelServing(ctx: ModelsModuleContext): Promise<Model
   const serving = new ModelServing(ctx.config.models, log, ctx.metrics);
   ctx.onStop(() => serving.close());
   await serving.loadAll();
-  await ctx.app.register(modelsRoutes, { serving, version: ctx.version, ready: () => ctx.ready(), adminToken: ctx.config.auth.internalToken });
+  await ctx.app.register(modelsRoutes, {
+    serving,
+    version: ctx.version,
+    ready: () => ctx.ready(),
+    internalToken: ctx.config.auth.internalToken,
+    auth: ctx.auth,
+    inference: ctx.config.models.inference,
+  });
   return serving;
 }

@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DocupodError, Problems } from '../../core/errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { Problems, fail } from '../../core/errors.js';
+import { bearerMatches } from '../../http/bearer.js';
 import { sendProblem } from '../../http/problem.js';
 import { plainPredict } from './plain.js';
 import type { ModelServing } from './serving.js';
@@ -10,33 +10,49 @@ import { inferError } from './tensors.js';
 //   Open Inference Protocol v2 (KServe / Triton): health, server and model metadata, model ready, infer;
 //   the repository extension (index, load, unload) for operators; and plain-JSON /models/{name}/predict.
 // Errors are problem+json; inference errors also carry the protocol's `error` member and a `reason`.
+//
+// Who may call what (README "Security defaults"): server health and metadata are open (probes); model metadata and
+// inference need a caller (DOCUPOD_MODELS_INFERENCE=authenticated, the default) or nobody (open); the repository
+// endpoints always need an instance admin or the internal token. A caller is the internal token or, when the
+// gateway runs in this process, any user's login or API key; the models role on its own has no user database
+// (like a Triton pod), so there only the internal token counts. Network position is never an identity: behind a
+// reverse proxy on the same host every caller is loopback.
+
+/** The gateway's authentication, when it runs in this process (the models role does not import the gateway). */
+export interface UserAuth {
+  authenticate(header: string | undefined): Promise<{ role: 'admin' | 'member'; workspaceIds: string[] | null }>;
+}
 
 export interface ModelsRoutesOptions {
   serving: ModelServing;
   version: string;
   ready: () => Promise<true | string>;
-  /** DOCUPOD_INTERNAL_TOKEN: required by the repository (load/unload/index) endpoints when set. */
-  adminToken?: string;
+  /** DOCUPOD_INTERNAL_TOKEN, when set: accepted for inference and the repository endpoints. */
+  internalToken?: string;
+  /** User logins and API keys; only when the gateway runs in this process. */
+  auth?: UserAuth;
+  /** DOCUPOD_MODELS_INFERENCE. */
+  inference: 'authenticated' | 'open';
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
-
-/**
- * Repository endpoints change what a pod serves, so they are for operators and deploy pipelines, not for callers of
- * the models. The models role runs without a database (like a Triton pod), so it cannot check user logins or API
- * keys; it checks the shared internal token instead. Without a token configured (a laptop, `--role all` in dev) they
- * answer loopback callers only.
- */
-function requireOperator(request: FastifyRequest, token: string | undefined): void {
-  if (token) {
-    const given = Buffer.from(request.headers.authorization ?? '');
-    const want = Buffer.from(`Bearer ${token}`);
-    if (given.length !== want.length || !timingSafeEqual(given, want))
-      throw new DocupodError(Problems.unauthorized, 'model repository endpoints need `Authorization: Bearer <DOCUPOD_INTERNAL_TOKEN>`');
-    return;
-  }
-  if (!LOOPBACK.has(request.socket.remoteAddress ?? ''))
-    throw new DocupodError(Problems.forbidden, 'model repository endpoints answer loopback callers only unless DOCUPOD_INTERNAL_TOKEN is set');
+/** An onRequest hook admitting the internal token, or a user (an instance admin when `admin`) checked by `auth`. */
+function requireCaller(opts: ModelsRoutesOptions, admin: boolean): onRequestAsyncHookHandler {
+  const what = admin ? 'model repository endpoints' : 'model inference';
+  return async function modelsCaller(request: FastifyRequest, reply: FastifyReply) {
+    const header = request.headers.authorization;
+    if (opts.internalToken && bearerMatches(header, opts.internalToken)) return;
+    reply.header('www-authenticate', header ? 'Bearer realm="docupod", error="invalid_token"' : 'Bearer realm="docupod"');
+    if (!opts.auth)
+      throw fail.unauthorized(
+        `${what} need \`Authorization: Bearer <DOCUPOD_INTERNAL_TOKEN>\`: this process runs the models role without the gateway, so it cannot check logins or API keys` +
+          (admin ? '' : ' (set DOCUPOD_MODELS_INFERENCE=open to serve inference without credentials)'),
+      );
+    if (!header) throw fail.unauthorized(`${what} need \`Authorization: Bearer <API key or access token>\`${admin ? " of an instance admin" : ''}`);
+    const principal = await opts.auth.authenticate(header);
+    reply.removeHeader('www-authenticate');
+    if (admin && (principal.role !== 'admin' || principal.workspaceIds))
+      throw fail.forbidden('model repository endpoints need an instance admin (a login or an API key not limited to some workspaces) or DOCUPOD_INTERNAL_TOKEN');
+  };
 }
 
 const tags = ['models'];
@@ -44,7 +60,20 @@ type Params = { name: string; version?: string };
 
 export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptions): Promise<void> {
   const { serving } = opts;
+  // Each group below is its own encapsulated context, so its guard covers exactly its routes.
+  await app.register(async (open) => serverRoutes(open, opts));
+  await app.register(async (callers) => {
+    if (opts.inference === 'authenticated') callers.addHook('onRequest', requireCaller(opts, false));
+    modelRoutes(callers, serving);
+  });
+  await app.register(async (operators) => {
+    operators.addHook('onRequest', requireCaller(opts, true));
+    repositoryRoutes(operators, serving);
+  });
+}
 
+/** Server liveness, readiness and metadata: open, for probes and clients discovering the protocol. */
+function serverRoutes(app: FastifyInstance, opts: ModelsRoutesOptions): void {
   app.get('/models/v2/health/live', { schema: { tags, summary: 'OIP v2 server liveness' } }, async () => ({ live: true }));
   app.get('/models/v2/health/ready', { schema: { tags, summary: 'OIP v2 server readiness' } }, async (_req, reply) => {
     const ready = await opts.ready().catch((err: Error) => err.message);
@@ -56,7 +85,10 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     version: opts.version,
     extensions: ['model_repository', 'classification'],
   }));
+}
 
+/** Model metadata, readiness and inference. */
+function modelRoutes(app: FastifyInstance, serving: ModelServing): void {
   const metadata = async (request: FastifyRequest<{ Params: Params }>) => {
     const { name, version } = request.params;
     return serving.metadata(serving.get(name, version));
@@ -91,9 +123,11 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     },
   );
 
-  // ---- repository extension (Triton's shape): operators only ----
+}
+
+/** The repository extension (Triton's shape): operators only. */
+function repositoryRoutes(app: FastifyInstance, serving: ModelServing): void {
   const index = async (request: FastifyRequest) => {
-    requireOperator(request, opts.adminToken);
     const ready = (request.body as { ready?: unknown } | undefined)?.ready === true || (request.query as { ready?: string }).ready === 'true';
     return serving.index({ ready });
   };
@@ -104,7 +138,6 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     '/models/v2/repository/models/:name/load',
     { schema: { tags, summary: 'Load or reload a model (its highest version, or parameters.version) without a restart (operators)' } },
     async (request) => {
-      requireOperator(request, opts.adminToken);
       const parameters = (request.body as { parameters?: Record<string, unknown> } | undefined)?.parameters;
       const version = parameters?.version;
       if (version !== undefined && typeof version !== 'string') throw inferError('invalid_request', 'parameters.version must be a string');
@@ -116,7 +149,6 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     '/models/v2/repository/models/:name/unload',
     { schema: { tags, summary: 'Unload a model; in-flight requests finish first (operators)' } },
     async (request, reply: FastifyReply) => {
-      requireOperator(request, opts.adminToken);
       await serving.unload(request.params.name);
       return reply.send({ name: request.params.name, state: 'UNAVAILABLE' });
     },

@@ -81,6 +81,10 @@ app.kubernetes.io/component: {{ .component }}
 - name: DOCUPOD_INTERNAL_TOKEN
   valueFrom:
     secretKeyRef: { name: {{ include "docupod.secretName" . }}, key: {{ .Values.secrets.keys.internalToken }} }
+{{- /* The generated Secret always holds it; an existing Secret may leave it out (then /metrics has no token). */}}
+- name: DOCUPOD_METRICS_TOKEN
+  valueFrom:
+    secretKeyRef: { name: {{ include "docupod.secretName" . }}, key: {{ .Values.secrets.keys.metricsToken }}{{ if .Values.secrets.existingSecret }}, optional: true{{ end }} }
 {{- if include "docupod.hasDatabase" . }}
 - name: DATABASE_URL
   valueFrom:
