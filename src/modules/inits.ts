@@ -53,6 +53,11 @@ const initDb: Init = async (ctx) => {
     poolMax: storage.poolMax,
     pgliteSharedBuffers: storage.pgliteSharedBuffers,
     pgliteWasmTiering: storage.pgliteWasmTiering,
+    // Another process may own the files now: exit at once, since even a graceful stop writes them (a checkpoint).
+    onLockLost: (err) => {
+      ctx.log.fatal({ err: err.message, dataDir: storage.dataDir }, 'lost the lock on the data directory; stopping so that two processes never write it');
+      process.exit(1);
+    },
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();
