@@ -95,7 +95,8 @@ describe('the CLI beside a running server on the same data directory', () => {
     expect(existsSync(path.join(dataDir, 'owner.lock'))).toBe(false);
 
     server = await spawnServer([], serverEnv);
-    const again = await searchUntilFound(server.url, await login(server.url, 'me@example.com'), 'ops', 'nightly backup ledger', 'runbook.md');
+    adminToken = await login(server.url, 'me@example.com');
+    const again = await searchUntilFound(server.url, adminToken, 'ops', 'nightly backup ledger', 'runbook.md');
     expect(again[0].text).toContain('ninety-one days');
   }, 120_000);
 
@@ -103,6 +104,8 @@ describe('the CLI beside a running server on the same data directory', () => {
     const ing = await docupod(['ingest', path.join(root, 'team.md'), '--workspace', 'ops', '--wait']);
     expect(ing.code, ing.stderr).toBe(0);
     expect(ing.stdout).toMatch(/^1\/1 indexed/m);
+    // Indexed by the server itself, not in a copy of its data.
+    expect((await api(server!.url, adminToken, 'POST', '/api/workspaces/ops/search', { query: 'standups glasshouse', k: 3 })).body.results[0]).toMatchObject({ source: 'team.md' });
 
     const found = await docupod(['search', 'standups glasshouse', '--workspace', 'ops', '--json']);
     expect(found.code, found.stderr).toBe(0);
