@@ -154,6 +154,14 @@ describe('the CLI beside a running server on the same data directory', () => {
     await server.stop('SIGTERM');
     server = undefined;
   }, 120_000);
+
+  it('stops at once, saying why, when its lock on the data directory is taken away', async () => {
+    server = await spawnServer([], serverEnv);
+    rmSync(path.join(dataDir, 'owner.lock'), { recursive: true });
+    expect(await server.exited).toBe(1);
+    expect(server.logs.some((l) => l.level === 60 && String(l.msg).includes('lost the lock on the data directory'))).toBe(true);
+    server = undefined;
+  }, 60_000);
 });
 
 describe('the local operator', () => {
