@@ -76,6 +76,22 @@ describe('data directory lock', () => {
     await expect(lockDataDir(dir)).rejects.toThrow(`pid ${owner.pid}`);
   });
 
+  it('does not take a pid reused by another process, or one from before a reboot, for the owner', async () => {
+    for (const stale of [{ pidStart: '1' }, { bootId: 'another-boot' }]) {
+      const dir = tempDir();
+      const other = lockedByAnother(dir);
+      const owner = JSON.parse(readFileSync(path.join(dir, 'owner.json'), 'utf8'));
+      writeFileSync(path.join(dir, 'owner.json'), JSON.stringify({ ...owner, bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), ...stale }));
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(path.join(dir, 'owner.lock'), old, old);
+      expect(await inspectDataDir(dir), JSON.stringify(stale)).toEqual({ state: 'free' });
+      const lock = await lockDataDir(dir);
+      expect(JSON.parse(readFileSync(path.join(dir, 'owner.json'), 'utf8'))).toMatchObject({ pid: process.pid });
+      await lock.release();
+      other.kill('SIGKILL');
+    }
+  });
+
   it('takes over at once a stale lock whose owner is gone', async () => {
     const dir = tempDir();
     const owner = lockedByAnother(dir);

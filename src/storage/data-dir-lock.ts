@@ -25,6 +25,9 @@ export interface DataDirOwner {
   started: string;
   /** The docupod subcommand that opened it (serve, ingest, migrate…): never its arguments, which may hold secrets. */
   command?: string;
+  /** Linux: the boot and the process start time, so a pid reused after a reboot or a crash is not taken for it. */
+  bootId?: string;
+  pidStart?: string;
 }
 
 /** What the owner serving HTTP writes to `<dataDir>/server.json` (mode 0600): how the CLI reaches it. */
@@ -93,17 +96,34 @@ function readOwner(dir: string): DataDirOwner | undefined {
   return o && Number.isInteger(o.pid) && typeof o.hostname === 'string' && typeof o.started === 'string' ? (o as DataDirOwner) : undefined;
 }
 
+const readText = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined; // not Linux, or no such process
+  }
+};
+const bootId = () => readText('/proc/sys/kernel/random/boot_id');
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); the name before it may hold spaces. */
+const pidStart = (pid: number) => {
+  const stat = readText(`/proc/${pid}/stat`);
+  return stat?.slice(stat.lastIndexOf(') ') + 2).split(' ')[19];
+};
+
 /** Alive or dead when the owner ran on this host; unknown for another host (a shared volume) or no owner file. */
 function ownerState(dir: string, owner: DataDirOwner | undefined): 'alive' | 'dead' | 'unknown' {
   if (!owner || owner.hostname !== hostname()) return 'unknown';
   // Our own pid: held here, or a previous run with the same pid (pid 1 in a restarted container).
   if (owner.pid === process.pid) return held.has(dir) ? 'alive' : 'dead';
+  // The lock directory outlives a reboot: after one, its pid may belong to anything.
+  if (owner.bootId && bootId() && owner.bootId !== bootId()) return 'dead';
   try {
     process.kill(owner.pid, 0);
-    return 'alive';
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'alive' : 'dead';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return 'dead';
   }
+  const started = owner.pidStart && pidStart(owner.pid);
+  return started && started !== owner.pidStart ? 'dead' : 'alive'; // a live pid, unless another process reused it
 }
 
 const lockOptions = (dir: string) => ({ lockfilePath: path.join(dir, LOCK_DIR), realpath: false, stale: LOCK_STALE_MS });
@@ -155,7 +175,7 @@ export async function lockDataDir(dataDir: string, opts: LockOptions = {}): Prom
       continue;
     }
     held.add(dir);
-    const me: DataDirOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), command: thisCommand() };
+    const me: DataDirOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), command: thisCommand(), bootId: bootId(), pidStart: pidStart(process.pid) };
     writeAtomically(path.join(dir, OWNER_FILE), JSON.stringify(me));
     const forget = () => {
       if (readOwner(dir)?.pid === process.pid) rmSync(path.join(dir, OWNER_FILE), { force: true });
