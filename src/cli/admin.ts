@@ -2,6 +2,7 @@ import { loadConfig, redactedConfig, type Config } from '../config/schema.js';
 import { readEnv } from '../config/env.js';
 import { describeRoles } from '../modules/graph.js';
 import { openDatabase, redactUrl, type Database } from '../storage/database.js';
+import { DataDirLockedError } from '../storage/data-dir-lock.js';
 
 /** Config for one-shot commands that work on the local data directory or the configured database. */
 export function commandConfig(): Config {
@@ -26,6 +27,10 @@ export async function migrateCommand(): Promise<void> {
     await database.migrate();
     const where = config.storage.databaseUrl ? redactUrl(config.storage.databaseUrl) : config.storage.dataDir;
     console.log(`migrations applied to ${database.kind} (${where}) in ${Math.round(performance.now() - t0)} ms; pgvector: ${database.vectorEnabled ? 'on' : 'off (lexical-only)'}`);
+  }).catch((err: unknown) => {
+    // Embedded: the owner of the data directory migrated it when it started (DOCUPOD_MIGRATE_ON_START).
+    if (err instanceof DataDirLockedError) throw new Error(`${err.message}. A server applies the migrations when it starts; stop it first to run docupod migrate by hand`, { cause: err });
+    throw err;
   });
 }
 

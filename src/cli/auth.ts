@@ -1,20 +1,13 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { AuthService } from '../roles/gateway/auth/index.js';
-import type { Database } from '../storage/database.js';
+import type { ApiKey, User } from '../roles/gateway/auth/schemas.js';
 import { randomToken } from '../roles/gateway/auth/secrets.js';
-import { commandConfig, withDatabase } from './admin.js';
+import { withBackend } from './ingest.js';
 
-// `docupod user create` and `docupod apikey create`: work directly on the configured database (embedded or a server),
-// e.g. to bootstrap the first admin when sign-up is closed, or to give a script a key.
-
-async function withAuth<T>(fn: (auth: AuthService) => Promise<T>): Promise<T> {
-  const config = commandConfig();
-  return withDatabase(config, async (database: Database) => {
-    if (config.storage.migrateOnStart) await database.migrate(); // embedded: the data directory may be brand new
-    return fn(new AuthService({ database, config }));
-  });
-}
+// `docupod user create` and `docupod apikey create`, e.g. to bootstrap the first admin when sign-up is closed, or to
+// give a script a key. Like every command they go through the admin API: of the server owning the local data
+// directory or one the command starts on it (as the local operator), or of DOCUPOD_URL with an admin's
+// DOCUPOD_API_KEY. Keys for another user need the local operator (POST /api/users/{id}/keys).
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -44,7 +37,8 @@ async function userCreate(opts: UserCreateOptions): Promise<void> {
   password ??= randomToken(18);
   if (password.length < 8) throw new Error('the password must have at least 8 characters');
   if (opts.password) console.error('note: --password is visible to other local users in the process list; prefer --password-stdin');
-  const user = await withAuth((auth) => auth.createUser({ email: email(opts.email), password: password!, name: opts.name, role: opts.admin ? 'admin' : 'member' }));
+  const body = { email: email(opts.email), password, ...(opts.name ? { name: opts.name } : {}), role: opts.admin ? 'admin' : 'member' };
+  const user = await withBackend({}, (backend) => backend.call<User>('POST', '/api/users', body));
   console.log(`created ${user.role} ${user.email} (id ${user.id})`);
   if (generated) console.log(`password (shown once): ${password}`);
 }
@@ -60,19 +54,21 @@ async function apiKeyCreate(opts: ApiKeyCreateOptions): Promise<void> {
   const expiresInDays = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays);
   if (expiresInDays !== undefined && (!Number.isInteger(expiresInDays) || expiresInDays < 1))
     throw new Error('--expires-in-days must be a whole number of days, at least 1');
-  const { key, row } = await withAuth(async (auth) => {
-    const user = await auth.userByEmail(email(opts.email));
+  const created = await withBackend({}, async (backend) => {
+    const wanted = email(opts.email).toLowerCase();
+    const user = (await backend.call<User[]>('GET', '/api/users')).find((u) => u.email.toLowerCase() === wanted);
     if (!user) throw new Error(`no user with e-mail ${opts.email}; create one with: docupod user create --email ${opts.email}`);
-    return auth.createApiKey(user.id, { name: opts.name, workspaces: opts.workspace, expiresInDays });
+    const body = { name: opts.name, ...(opts.workspace?.length ? { workspaces: opts.workspace } : {}), ...(expiresInDays ? { expiresInDays } : {}) };
+    return backend.call<ApiKey & { key: string }>('POST', `/api/users/${user.id}/keys`, body);
   });
   // The key alone on stdout so scripts can capture it; the description on stderr.
-  const scope = row.workspaceIds ? `workspaces ${row.workspaceIds.join(', ')}` : 'every workspace of its owner';
-  console.error(`created API key "${row.name}" (id ${row.id}, ${scope}${row.expiresAt ? `, expires ${row.expiresAt.toISOString()}` : ''}); it is shown once:`);
-  console.log(key);
+  const scope = created.workspaceIds ? `workspaces ${created.workspaceIds.join(', ')}` : 'every workspace of its owner';
+  console.error(`created API key "${created.name}" (id ${created.id}, ${scope}${created.expiresAt ? `, expires ${created.expiresAt}` : ''}); it is shown once:`);
+  console.log(created.key);
 }
 
 export function registerAuthCommands(program: Command): void {
-  const user = program.command('user').description('manage user accounts on the configured database');
+  const user = program.command('user').description('manage user accounts (through the admin API)');
   user
     .command('create')
     .description('create a user (whatever the sign-up policy); without a password option one is generated and printed')
@@ -83,7 +79,7 @@ export function registerAuthCommands(program: Command): void {
     .option('--admin', 'make the user an instance admin')
     .action(userCreate);
 
-  const apikey = program.command('apikey').description('manage API keys on the configured database');
+  const apikey = program.command('apikey').description('manage API keys (through the admin API)');
   apikey
     .command('create')
     .description('create an API key for a user and print it (once)')

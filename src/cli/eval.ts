@@ -157,7 +157,7 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
   const out = process.stderr;
 
   const report = await withBackend(opts, async (backend) => {
-    const settings = backend.describe();
+    const settings = await backend.describe();
     const chunkTokens = typeof settings.chunkTokens === 'number' ? settings.chunkTokens : undefined;
     // Chunk size is part of the default name: the same files chunked differently must not be reused by mistake.
     const wsName = opts.workspace ?? `eval-${slugify(path.basename(corpusDir))}${chunkTokens ? `-${chunkTokens}t` : ''}`;
@@ -226,7 +226,9 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
     avgChunkChars: report.avgChunkChars,
     chunks: report.ingest.chunks,
     workspace: report.ws.slug,
-    backend: report.settings.url ? { url: report.settings.url } : { dataDir: report.settings.dataDir ?? null },
+    backend: report.settings.url
+      ? { url: report.settings.url }
+      : { dataDir: report.settings.dataDir ?? null, ...(report.settings.server ? { server: report.settings.server } : {}) },
     corpus: { dir: corpusDir, files: files.length, bytes: report.ingest.bytes, package: pkg?.package ?? null, version: pkg?.version ?? null },
     questionsFile: path.resolve(qaFile),
     questions: report.scores,

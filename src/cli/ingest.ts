@@ -1,35 +1,18 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
-import { pino } from 'pino';
-import { loadConfig, type Config } from '../config/schema.js';
-import { readEnv } from '../config/env.js';
-import { M } from '../modules/graph.js';
-import { startRuntime, type Runtime } from '../modules/runtime.js';
-import { createMetricsRegistry } from '../observability/metrics.js';
-import type { BlobStore } from '../adapters/blob/blob-store.js';
-import type { Database } from '../storage/database.js';
-import { workspaces } from '../storage/schema.js';
-import type { DocumentInfo, IngestClient, SubmitResult } from '../roles/ingest/contract.js';
-import { SearchMode, type RetrievalClient, type SearchRequest, type SearchResponse } from '../roles/retrieval/contract.js';
-import { WorkspacesRepo, isUuid } from '../roles/gateway/workspaces/repository.js';
-import { slugify } from '../roles/gateway/workspaces/service.js';
+import type { AnswerResult } from '../roles/chat/contract.js';
+import type { DocumentInfo, SubmitResult } from '../roles/ingest/contract.js';
+import { SearchMode, type SearchRequest, type SearchResponse } from '../roles/retrieval/contract.js';
+import { openLocalBackend } from './local-server.js';
 import { RemoteBackend } from './remote.js';
-import type { ChatClient } from '../roles/chat/contract.js';
 
-/** The CLI has no user; answers it asks for count their tokens under this id. */
-export const CLI_USER = '00000000-0000-0000-0000-000000000000';
-
-// `docupod ingest`, and what `search` and `eval` share with it: one Backend interface with two forms.
+// `docupod ingest`, and what `search`, `ask` and `eval` share with it: one Backend, always the public HTTP API.
+// Which server: --url (remote), the server that owns the local data directory (local), or one this command starts
+// in-process on the data directory when nobody owns it (embedded); see local-server.ts.
 //
-// Embedded (no --url): the command starts only the ingest and retrieval roles in-process on the local data
-// directory (startRuntime with DOCUPOD_ROLE=ingest,retrieval) and calls their in-process clients and the blob store
-// directly: the same code path the gateway takes after authentication, without a user, an API key, a port or HTTP.
-// The embedded form always waits for its documents: PGlite serves one process, so no server can be working the queue
-// meanwhile, and an exit would leave the jobs for the next `docupod serve`.
-//
-// Remote (--url + --api-key, or DOCUPOD_URL/DOCUPOD_API_KEY): the public API (RemoteBackend in remote.ts).
+// The embedded form always waits for its documents: its server stops when the command ends, and the jobs would wait
+// for the next start. Against a running server (local or remote) the command returns after the upload unless --wait.
 
 export interface WorkspaceRef {
   id: string;
@@ -43,8 +26,10 @@ export interface UploadFile {
   bytes: Uint8Array;
 }
 
+export type BackendKind = 'embedded' | 'local' | 'remote';
+
 export interface Backend {
-  readonly kind: 'embedded' | 'remote';
+  readonly kind: BackendKind;
   /** Resolves a workspace by slug, id or display name; creates it when asked and missing. */
   workspace(name: string, create: boolean): Promise<WorkspaceRef>;
   submit(ws: WorkspaceRef, files: UploadFile[]): Promise<SubmitResult[]>;
@@ -54,100 +39,11 @@ export interface Backend {
   search(ws: WorkspaceRef, req: Partial<SearchRequest> & { query: string }): Promise<SearchResponse>;
   /** One grounded answer from the chat role (the configured LLM; extractive by default). */
   answer(ws: WorkspaceRef, question: string): Promise<string>;
+  /** A streamed answer with citations, asked in a workspace chat. */
+  ask(ws: WorkspaceRef, question: string, onToken: (text: string) => void): Promise<AnswerResult>;
   /** Settings worth reporting next to results (chunk size, search language, where the data is). */
-  describe(): Record<string, unknown>;
+  describe(): Promise<Record<string, unknown>>;
   close(): Promise<void>;
-}
-
-export class EmbeddedBackend implements Backend {
-  readonly kind = 'embedded' as const;
-  private constructor(
-    private readonly runtime: Runtime,
-    readonly config: Config,
-  ) {}
-
-  static async open(): Promise<EmbeddedBackend> {
-    const env = readEnv();
-    env.DOCUPOD_ROLE = 'ingest,retrieval,chat';
-    const config = loadConfig(env);
-    // Logs go to stderr and only at error level unless asked for: stdout carries the command's output (--json).
-    const log = pino({ level: env.DOCUPOD_LOG_LEVEL ? config.log.level : 'error', base: { role: 'cli' } }, pino.destination(2));
-    const runtime = await startRuntime(config, log, { metrics: createMetricsRegistry({ defaultMetrics: false }) });
-    return new EmbeddedBackend(runtime, config);
-  }
-
-  private get db() {
-    return this.runtime.get<Database>(M.db).db;
-  }
-  private get ingest() {
-    return this.runtime.get<IngestClient>(M.ingest);
-  }
-
-  async workspace(name: string, create: boolean): Promise<WorkspaceRef> {
-    const repo = new WorkspacesRepo(this.db);
-    const found = isUuid(name) ? await repo.byRef(name) : await repo.bySlug(slugify(name));
-    if (found) return { id: found.id, slug: found.slug, created: false };
-    if (!create || isUuid(name)) throw new Error(`no workspace "${name}" in ${this.config.storage.databaseUrl ? 'the database' : this.config.storage.dataDir}; ingest something into it first`);
-    // No owner: the local operator made it. An instance admin can add members later through the API.
-    const [row] = await this.db
-      .insert(workspaces)
-      .values({ id: randomUUID(), slug: slugify(name), name: name.trim(), description: 'created by the docupod CLI', createdBy: null })
-      .onConflictDoNothing()
-      .returning();
-    const w = row ?? (await repo.bySlug(slugify(name)))!;
-    return { id: w.id, slug: w.slug, created: row !== undefined };
-  }
-
-  async submit(ws: WorkspaceRef, files: UploadFile[]): Promise<SubmitResult[]> {
-    const blobs = this.runtime.get<BlobStore>(M.blobs);
-    const out: SubmitResult[] = [];
-    for (let i = 0; i < files.length; i += 500) {
-      const stored = [];
-      for (const f of files.slice(i, i + 500)) {
-        const blobKey = `${ws.id}/${randomUUID()}`;
-        await blobs.put(blobKey, f.bytes, ws.id);
-        stored.push({ source: f.source, blobKey, sizeBytes: f.bytes.byteLength, contentHash: createHash('sha256').update(f.bytes).digest('hex') });
-      }
-      out.push(...(await this.ingest.submit({ workspaceId: ws.id, files: stored })).documents);
-    }
-    return out;
-  }
-
-  get(ws: WorkspaceRef, documentId: string): Promise<DocumentInfo> {
-    return this.ingest.get({ workspaceId: ws.id, documentId });
-  }
-
-  async list(ws: WorkspaceRef): Promise<DocumentInfo[]> {
-    const out: DocumentInfo[] = [];
-    for (let offset = 0; ; offset += 1000) {
-      const r = await this.ingest.list({ workspaceId: ws.id, limit: 1000, offset });
-      out.push(...r.documents);
-      if (r.documents.length < 1000) return out;
-    }
-  }
-
-  async delete(ws: WorkspaceRef, documentId: string): Promise<void> {
-    await this.ingest.delete({ workspaceId: ws.id, documentId });
-  }
-
-  search(ws: WorkspaceRef, req: Partial<SearchRequest> & { query: string }): Promise<SearchResponse> {
-    return this.runtime.get<RetrievalClient>(M.retrieval).search({ k: 10, highlight: false, ...req, workspaceId: ws.id });
-  }
-
-  async answer(ws: WorkspaceRef, question: string): Promise<string> {
-    const chat = this.runtime.get<ChatClient>(M.chat);
-    const r = await chat.answer({ workspaceId: ws.id, userId: CLI_USER, messages: [{ role: 'user', content: question }] });
-    return r.answer;
-  }
-
-  describe(): Record<string, unknown> {
-    const { ingest, search, storage } = this.config;
-    return { dataDir: storage.databaseUrl ? undefined : storage.dataDir, chunkTokens: ingest.chunkTokens, chunkOverlap: ingest.chunkOverlap, language: search.language };
-  }
-
-  close(): Promise<void> {
-    return this.runtime.stop();
-  }
 }
 
 export interface ConnectionOptions {
@@ -156,18 +52,18 @@ export interface ConnectionOptions {
   workspace?: string;
 }
 
-/** --url/--api-key (or DOCUPOD_URL/DOCUPOD_API_KEY) select the remote form; otherwise the local data directory. */
-export async function openBackend(opts: ConnectionOptions): Promise<Backend> {
+/** --url/--api-key (or DOCUPOD_URL/DOCUPOD_API_KEY) select a server; otherwise the local data directory's. */
+export async function openBackend(opts: ConnectionOptions): Promise<RemoteBackend> {
   const url = opts.url ?? process.env.DOCUPOD_URL;
   if (url) {
     const key = opts.apiKey ?? process.env.DOCUPOD_API_KEY;
     if (!key) throw new Error('--url needs an API key: pass --api-key or set DOCUPOD_API_KEY (create one with `docupod apikey create`)');
     return new RemoteBackend(url, key);
   }
-  return EmbeddedBackend.open();
+  return openLocalBackend();
 }
 
-export async function withBackend<T>(opts: ConnectionOptions, fn: (b: Backend) => Promise<T>): Promise<T> {
+export async function withBackend<T>(opts: ConnectionOptions, fn: (b: RemoteBackend) => Promise<T>): Promise<T> {
   const backend = await openBackend(opts);
   try {
     return await fn(backend);
@@ -323,12 +219,12 @@ export async function ingestFiles(backend: Backend, ws: WorkspaceRef, files: Fou
   };
   const uploads: UploadFile[] = files.map((f) => ({ source: f.source, bytes: readFileSync(f.path) }));
   const totalBytes = uploads.reduce((s, u) => s + u.bytes.byteLength, 0);
-  // Remote uploads go in requests of at most ~32 MB or 100 files; the embedded form takes them all at once.
+  // Uploads go in requests of at most ~32 MB or 100 files.
   const results: SubmitResult[] = [];
   for (let i = 0; i < uploads.length; ) {
     let j = i;
     let size = 0;
-    while (j < uploads.length && (j === i || (j - i < 100 && size + uploads[j]!.bytes.byteLength <= 32 * 1024 ** 2) || backend.kind === 'embedded')) size += uploads[j++]!.bytes.byteLength;
+    while (j < uploads.length && (j === i || (j - i < 100 && size + uploads[j]!.bytes.byteLength <= 32 * 1024 ** 2))) size += uploads[j++]!.bytes.byteLength;
     results.push(...(await backend.submit(ws, uploads.slice(i, j))));
     i = j;
   }
@@ -407,6 +303,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   const files = findFiles(paths);
   const outcome = await withBackend(opts, async (backend) => {
     const ws = await backend.workspace(opts.workspace ?? 'default', true);
+    // The embedded server stops with this command: its documents are followed to the end, whatever --wait says.
     const wait = backend.kind === 'embedded' || opts.wait === true;
     const r = await ingestFiles(backend, ws, files, { wait, progress: opts.json ? process.stderr : process.stdout, quiet: opts.json });
     return { ws, r };

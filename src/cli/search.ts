@@ -44,17 +44,17 @@ export async function searchCommand(query: string, opts: SearchCommandOptions): 
 
 const remoteOptions = (c: Command) =>
   c
-    .option('--url <url>', 'a docupod server to use instead of the local data directory (env DOCUPOD_URL)')
+    .option('--url <url>', 'a docupod server to use instead of the local data directory’s (env DOCUPOD_URL)')
     .option('--api-key <key>', 'API key for --url (env DOCUPOD_API_KEY)');
 
 export function registerSearchCommands(program: Command): void {
   remoteOptions(
     program
       .command('ingest')
-      .description('add files, directories or globs to a workspace (created if missing); embedded: waits until indexed')
+      .description('add files, directories or globs to a workspace (created if missing); without a running server: waits until indexed')
       .argument('<paths...>', 'files, directories (walked for PDF, DOCX, HTML, Markdown, text, CSV) or globs such as "docs/**/*.md"')
       .option('--workspace <name>', 'workspace slug, id or name', 'default')
-      .option('--wait', 'with --url: wait until every document is indexed or failed')
+      .option('--wait', 'with a running server (found from the data directory, or --url): wait until every document is indexed or failed')
       .option('--json', 'print one JSON object when done'),
   ).action(ingestCommand);
 

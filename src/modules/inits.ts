@@ -54,6 +54,13 @@ const initDb: Init = async (ctx) => {
     poolMax: storage.poolMax,
     pgliteSharedBuffers: storage.pgliteSharedBuffers,
     pgliteWasmTiering: storage.pgliteWasmTiering,
+    // Another process may own the files now: exit at once, since even a graceful stop writes them (a checkpoint).
+    onLockLost: (err) => {
+      const msg = 'lost the lock on the data directory; stopping so that two processes never write it';
+      ctx.log.fatal({ err: err.message, dataDir: storage.dataDir }, msg);
+      process.stderr.write(`docupod: ${msg} (${storage.dataDir}: ${err.message})\n`); // a pretty log's worker may not flush before exit
+      process.exit(1);
+    },
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();

@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema.js';
 import { ensureVectorSchema } from './vector-schema.js';
+import { lockDataDir } from './data-dir-lock.js';
 
 // One typed query layer over two drivers: PGlite (embedded, in-process WASM Postgres) and node-postgres (a server).
 // Callers receive `Database` and never learn which one they have, so every query runs on both.
@@ -17,6 +18,8 @@ export interface Database {
   readonly kind: 'pglite' | 'postgres';
   /** Whether pgvector is installed in this database: without it search is lexical-only. */
   vectorEnabled: boolean;
+  /** PGlite on disk: the data directory this process holds the lock of (data-dir-lock.ts) until close. */
+  readonly lockedDataDir?: string;
   /** Cheap liveness query for /readyz. */
   ping(): Promise<void>;
   migrate(): Promise<void>;
@@ -38,6 +41,8 @@ export interface DatabaseOptions {
   pgliteWasmTiering?: boolean;
   /** PGlite only: start from a dumped data directory (tests clone a migrated snapshot this way). */
   loadDataDir?: Blob;
+  /** PGlite on disk: called if the data directory's lock is lost while open (default: print and exit 1). */
+  onLockLost?: (err: Error) => void;
 }
 
 /** Checked-in SQL migrations; resolved from the package root so it works from src/ (tests) and dist/ (built). */
@@ -47,7 +52,18 @@ export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.met
 const MIGRATION_LOCK_KEY = 7_305_118_233;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteSharedBuffers, opts.loadDataDir, opts.pgliteWasmTiering ?? true);
+  if (opts.url) return openPostgres(opts.url, opts.poolMax ?? 10);
+  // One owner per data directory: the lock is taken before PGlite touches a file and released after it closed.
+  const lock = opts.dataDir && opts.dataDir !== 'memory://' ? await lockDataDir(opts.dataDir, { onCompromised: opts.onLockLost }) : undefined;
+  try {
+    const database = await openPglite(opts.dataDir, opts.pgliteSharedBuffers, opts.loadDataDir, opts.pgliteWasmTiering ?? true);
+    if (!lock) return database;
+    const close = database.close; // the same object: migrate() updates its vectorEnabled
+    return Object.assign(database, { lockedDataDir: lock.dataDir, close: () => close().finally(() => lock.release()) });
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
 }
 
 async function detectVector(db: Db): Promise<boolean> {

@@ -801,7 +801,7 @@ export interface paths {
                                 createdAt: string;
                             };
                             /** @enum {string} */
-                            via: "jwt" | "apikey";
+                            via: "jwt" | "apikey" | "local";
                             /** Format: uuid */
                             keyId?: string;
                             workspaceIds: string[] | null;
@@ -1094,6 +1094,130 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an API key for another user (the local operator only; the key is shown once)
+         * @description For `docupod apikey create --email …` on the machine that owns the data directory. Other callers get 403: an admin does not mint keys that act as someone else; users create their own with POST /api/keys.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @description slugs or ids; omitted: every workspace you can reach */
+                        workspaces?: string[];
+                        expiresInDays?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            /** @description the first characters of the key, to tell keys apart */
+                            prefix: string;
+                            /** @description null: every workspace the owner can reach */
+                            workspaceIds: string[] | null;
+                            expiresAt: string | null;
+                            lastUsedAt: string | null;
+                            revokedAt: string | null;
+                            /** @description ISO 8601 timestamp */
+                            createdAt: string;
+                            /** @description dp_…; shown once, store it now */
+                            key: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Disable or re-enable a user, or change their instance role (admin)
+         * @description Takes effect at once: a disabled user’s access tokens, API keys and refresh tokens stop working.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        disabled?: boolean;
+                        /** @enum {string} */
+                        role?: "admin" | "member";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            email: string;
+                            name: string;
+                            /** @enum {string} */
+                            role: "admin" | "member";
+                            disabled: boolean;
+                            /** @description ISO 8601 timestamp */
+                            createdAt: string;
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/config": {
@@ -1769,7 +1893,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Workspace totals: documents by state, indexed chunks, stored bytes */
+        /** Workspace totals: documents by state, indexed chunks, stored bytes, the embedder of its vectors and any re-embedding */
         get: {
             parameters: {
                 query?: never;
@@ -1793,6 +1917,16 @@ export interface paths {
                             bytes: number;
                             byState: {
                                 [key: string]: number;
+                            };
+                            embedding?: {
+                                embedder: string;
+                                dims: number | null;
+                                /** @enum {string} */
+                                state: "ready" | "reembedding";
+                                target: string | null;
+                                chunksDone: number;
+                                chunksTotal: number;
+                                error: string | null;
                             };
                         };
                     };
@@ -1905,6 +2039,7 @@ export interface paths {
                             /** @enum {string} */
                             mode: "lexical" | "vector" | "hybrid";
                             tookMs: number;
+                            notes?: string[];
                         };
                     };
                 };
@@ -2173,6 +2308,7 @@ export interface paths {
                                 /** @enum {string} */
                                 rewrittenBy: "none" | "llm" | "heuristic";
                                 mode: string;
+                                retrievalNotes?: string[];
                                 retrievalMs: number;
                                 results: {
                                     /** Format: uuid */

@@ -2,6 +2,7 @@ import type { Config } from '../../../config/schema.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Database } from '../../../storage/database.js';
 import { AuthService } from './service.js';
+import { newLocalToken } from './local-operator.js';
 
 export { AuthService };
 
@@ -12,6 +13,9 @@ interface AuthModuleContext {
   get<T>(name: 'db'): T;
 }
 
-/** The `auth` module: the service the gateway's routes authenticate with. */
+/**
+ * The `auth` module: the service the gateway's routes authenticate with. Each start makes a new local operator token;
+ * it never leaves the process unless the owner of an embedded data directory writes it to server.json.
+ */
 export const initAuth = async (ctx: AuthModuleContext): Promise<AuthService> =>
-  new AuthService({ database: ctx.get<Database>('db'), config: ctx.config, log: ctx.log.child({ module: 'auth' }) });
+  new AuthService({ database: ctx.get<Database>('db'), config: ctx.config, log: ctx.log.child({ module: 'auth' }), localToken: newLocalToken() });

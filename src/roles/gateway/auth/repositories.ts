@@ -22,14 +22,35 @@ export class UsersRepo {
     return row;
   }
 
-  async count(): Promise<number> {
-    const [row] = await this.db.select({ n: sql<number>`count(*)::int` }).from(users);
+  /** Every account, or every one but `exceptEmail`. */
+  async count(exceptEmail?: string): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(users)
+      .where(exceptEmail === undefined ? undefined : sql`lower(${users.email}) <> lower(${exceptEmail})`);
     return row?.n ?? 0;
   }
 
   async insert(u: { email: string; name: string; passwordHash: string; role: 'admin' | 'member' }): Promise<UserRow> {
     const [row] = await this.db.insert(users).values({ id: randomUUID(), ...u }).returning();
     return row!;
+  }
+
+  /** Inserts the account unless its e-mail exists, and returns the row that is there (safe against a concurrent insert). */
+  async insertIfAbsent(u: { email: string; name: string; passwordHash: string; role: 'admin' | 'member' }): Promise<UserRow> {
+    await this.db.insert(users).values({ id: randomUUID(), ...u }).onConflictDoNothing();
+    return (await this.byEmail(u.email))!;
+  }
+
+  /** The oldest enabled admin other than `exceptEmail`. */
+  async firstAdmin(exceptEmail: string): Promise<UserRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(users)
+      .where(and(eq(users.role, 'admin'), eq(users.disabled, false), sql`lower(${users.email}) <> lower(${exceptEmail})`))
+      .orderBy(asc(users.createdAt), asc(users.email))
+      .limit(1);
+    return row;
   }
 
   async list(): Promise<UserRow[]> {

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { fail } from '../../../core/errors.js';
 import { redactedConfig } from '../../../config/schema.js';
+import { isUuid } from '../workspaces/repository.js';
 import { authenticate, principalOf, requireAdmin, userOf } from './plugin.js';
 import {
   ApiKey,
@@ -141,6 +142,29 @@ export const accountRoutes: FastifyPluginAsync<{ auth: AuthService }> = async (f
     async (request, reply) => {
       requireAdmin(request);
       return reply.code(201).send(toUser(await auth.createUser(request.body)));
+    },
+  );
+  app.post(
+    '/api/users/:id/keys',
+    {
+      schema: {
+        tags: adminTags,
+        summary: 'Create an API key for another user (the local operator only; the key is shown once)',
+        description:
+          'For `docupod apikey create --email …` on the machine that owns the data directory. Other callers get 403: an ' +
+          'admin does not mint keys that act as someone else; users create their own with POST /api/keys.',
+        params: IdParams,
+        body: CreateApiKeyRequest,
+        response: { 201: CreatedApiKey },
+      },
+    },
+    async (request, reply) => {
+      const p = requireAdmin(request);
+      if (p.via !== 'local') throw fail.forbidden('only the local operator (the docupod CLI on the server’s machine) may create keys for another user; they can create their own with POST /api/keys');
+      const user = isUuid(request.params.id) ? await auth.userById(request.params.id) : undefined;
+      if (!user) throw fail.notFound(`user ${request.params.id}`);
+      const { key, row } = await auth.createApiKey(user.id, request.body);
+      return reply.code(201).send({ ...toApiKey(row), key });
     },
   );
   app.patch(

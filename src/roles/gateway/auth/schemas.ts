@@ -50,7 +50,7 @@ export const Membership = z.object({
 // Every client asks for this on start and often after: serialised by fast-json-stringify (see http/serializer.ts).
 export const MeResponse = fastResponse(z.object({
   user: User,
-  via: z.enum(['jwt', 'apikey']),
+  via: z.enum(['jwt', 'apikey', 'local']),
   keyId: z.uuid().optional(),
   /** null: not limited; otherwise the API key reaches only these workspaces. */
   workspaceIds: z.array(z.uuid()).nullable(),

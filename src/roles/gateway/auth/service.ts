@@ -19,12 +19,14 @@ import {
 import { API_KEY_PREFIX, newApiKey, randomToken, sha256 } from './secrets.js';
 import { AccessTokens } from './tokens.js';
 import { TtlCache } from './cache.js';
+import { LOCAL_TOKEN_PREFIX, LocalOperatorToken, NO_PASSWORD, OPERATOR_EMAIL } from './local-operator.js';
 
 /** Who is calling: set on every authenticated request. */
 export interface Principal {
   userId: string;
   role: 'admin' | 'member';
-  via: 'jwt' | 'apikey';
+  /** local: the local operator token of server.json (local-operator.ts). */
+  via: 'jwt' | 'apikey' | 'local';
   keyId?: string;
   /** null: every workspace the user belongs to; otherwise the API key is limited to these. */
   workspaceIds: string[] | null;
@@ -68,12 +70,15 @@ const keyPrincipal = (user: UserRow, row: ApiKeyRow): Authenticated => ({
   principal: { userId: user.id, role: user.role, via: 'apikey', keyId: row.id, workspaceIds: row.workspaceIds ?? null },
   user,
 });
+const localPrincipal = (user: UserRow): Authenticated => ({ principal: { userId: user.id, role: 'admin', via: 'local', workspaceIds: null }, user });
 const membershipKey = (p: Principal) => `${p.userId}|${p.workspaceIds?.join(',') ?? '*'}`;
 
 export interface AuthDeps {
   database: Database;
   config: Config;
   log?: Logger;
+  /** Accept this token as the local operator (see local-operator.ts); the data directory's owner writes it out. */
+  localToken?: string;
 }
 
 /** Users, sessions (access + refresh tokens), API keys, invites and the login rate limit. */
@@ -92,6 +97,8 @@ export class AuthService {
   private readonly keyCache: TtlCache<string, ApiKeyRow>;
   private readonly membershipCache: TtlCache<string, Memberships>;
   private readonly accessCache: TtlCache<string, WorkspaceAccess | null>;
+  private readonly operatorCache: TtlCache<'operator', UserRow>;
+  private readonly local?: LocalOperatorToken;
 
   constructor(private readonly deps: AuthDeps) {
     this.config = deps.config;
@@ -106,6 +113,13 @@ export class AuthService {
     this.keyCache = new TtlCache(ttl);
     this.membershipCache = new TtlCache(ttl);
     this.accessCache = new TtlCache(ttl);
+    this.operatorCache = new TtlCache(ttl);
+    if (deps.localToken) this.local = new LocalOperatorToken(deps.localToken);
+  }
+
+  /** The local operator token this gateway accepts, if any (written to server.json by the process that serves). */
+  get localToken(): string | undefined {
+    return this.local?.token;
   }
 
   // ── cache invalidation: call after every change that must apply to the next request ───────────────────────────
@@ -116,6 +130,7 @@ export class AuthService {
     this.keyCache.deleteWhere((k) => k.userId === userId);
     this.membershipCache.deleteWhere((_, key) => key.startsWith(`${userId}|`));
     this.accessCache.deleteWhere((_, key) => key.startsWith(`${userId}|`));
+    this.operatorCache.clear();
   }
 
   /**
@@ -131,6 +146,7 @@ export class AuthService {
   invalidateAll(): void {
     this.userCache.clear();
     this.keyCache.clear();
+    this.operatorCache.clear();
     this.invalidateWorkspaces();
   }
 
@@ -149,12 +165,14 @@ export class AuthService {
   /** Public sign-up: the first user becomes admin; later ones per DOCUPOD_SIGNUP (open, invite or closed). */
   async signup(input: { email: string; password: string; name?: string; invite?: string }): Promise<UserRow> {
     const email = normalizeEmail(input.email);
+    if (email === OPERATOR_EMAIL) throw fail.badRequest(`${OPERATOR_EMAIL} is reserved for the local operator`);
     const passwordHash = await hashPassword(input.password); // before the transaction: it takes a while
     const mode = this.config.auth.signup;
     return this.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${SIGNUP_LOCK_KEY})`);
       const users = new UsersRepo(tx);
-      const first = (await users.count()) === 0;
+      // The built-in local operator is nobody: the first person to sign up still becomes the admin.
+      const first = (await users.count(OPERATOR_EMAIL)) === 0;
       if (!first || mode !== 'open') {
         if (mode === 'closed')
           throw fail.forbidden('sign-up is closed on this instance: an admin must create the account (docupod user create, or POST /api/users)');
@@ -171,12 +189,13 @@ export class AuthService {
         if (isUniqueViolation(err)) throw fail.conflict('an account with this e-mail address already exists');
         throw err;
       }
-    });
+    }).finally(() => this.operatorCache.clear()); // a first admin may have appeared: the local operator acts as them
   }
 
   /** Admin/CLI path: no sign-up policy applies. */
   async createUser(input: { email: string; password: string; name?: string; role: 'admin' | 'member' }): Promise<UserRow> {
     const email = normalizeEmail(input.email);
+    if (email === OPERATOR_EMAIL) throw fail.badRequest(`${OPERATOR_EMAIL} is reserved for the local operator`);
     const passwordHash = await hashPassword(input.password);
     if (await this.users.byEmail(email)) throw fail.conflict('an account with this e-mail address already exists');
     try {
@@ -184,6 +203,8 @@ export class AuthService {
     } catch (err) {
       if (isUniqueViolation(err)) throw fail.conflict('an account with this e-mail address already exists');
       throw err;
+    } finally {
+      this.operatorCache.clear();
     }
   }
 
@@ -309,6 +330,7 @@ export class AuthService {
   async authenticateWithUser(header: string | undefined): Promise<Authenticated> {
     const token = bearerToken(header);
     if (!token) throw fail.unauthorized('authentication required: send Authorization: Bearer <access token or API key>');
+    if (this.local?.matches(token)) return localPrincipal(await this.operatorUser());
     if (token.startsWith(API_KEY_PREFIX)) return this.authenticateKey(token);
     const userId = await this.accessTokens.verify(token);
     const user = userId && isUuid(userId) ? await this.cachedUser(userId) : undefined;
@@ -324,6 +346,10 @@ export class AuthService {
   authenticateFromCache(header: string | undefined): Authenticated | undefined {
     const token = bearerToken(header);
     if (!token) return undefined;
+    if (token.startsWith(LOCAL_TOKEN_PREFIX)) {
+      const user = this.operatorCache.get('operator');
+      return user && this.local?.matches(token) ? localPrincipal(user) : undefined;
+    }
     if (token.startsWith(API_KEY_PREFIX)) {
       const row = this.keyCache.get(sha256(token));
       const now = Date.now();
@@ -336,6 +362,18 @@ export class AuthService {
     // No isUuid(userId) here: the user cache holds only rows loaded by their (uuid) id, so any other subject misses.
     const user = userId === undefined ? undefined : this.userCache.get(userId);
     return user && !user.disabled ? jwtPrincipal(user) : undefined;
+  }
+
+  /** Who the local operator acts as: the first admin, else the built-in operator user (created on first use). */
+  private async operatorUser(): Promise<UserRow> {
+    const hit = this.operatorCache.get('operator');
+    if (hit) return hit;
+    const gen = this.operatorCache.generation;
+    const user =
+      (await this.users.firstAdmin(OPERATOR_EMAIL)) ??
+      (await this.users.insertIfAbsent({ email: OPERATOR_EMAIL, name: 'local operator', passwordHash: NO_PASSWORD, role: 'admin' }));
+    this.operatorCache.set('operator', user, gen);
+    return user;
   }
 
   private async authenticateKey(key: string): Promise<Authenticated> {
@@ -380,6 +418,11 @@ export class AuthService {
    * member, or an API key is not scoped to it. Callers answer all three with the same 404.
    */
   async workspaceAccess(principal: Principal, ref: string): Promise<WorkspaceAccess | undefined> {
+    // The local operator owns the data directory and so every workspace in it (as the embedded CLI always could).
+    if (principal.via === 'local') {
+      const workspace = await new WorkspacesRepo(this.db).byRef(ref);
+      return workspace ? { workspace, role: 'owner' } : undefined;
+    }
     // Cached per user and ref; the key's scope is applied after the cache, so keys of one user share entries.
     const key = `${principal.userId}|${ref}`;
     let access = this.accessCache.get(key);

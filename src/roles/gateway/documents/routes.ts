@@ -30,7 +30,9 @@ const TERMINAL = new Set(['indexed', 'failed', 'cancelled']);
 export const documentRoutes: FastifyPluginAsync<DocumentRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   guardWorkspaceRoutes(app, opts.auth);
-  await app.register(multipart, { limits: { fileSize: opts.uploadLimit, files: 1000, fields: 20 } });
+  // preservePath: a part's file name keeps its directories (`guide/intro.md`, as the CLI sends a directory's files);
+  // it is only the document's source label, never a path on disk (blobs are stored under random keys).
+  await app.register(multipart, { preservePath: true, limits: { fileSize: opts.uploadLimit, files: 1000, fields: 20 } });
 
   app.post(
     '/api/workspaces/:ws/documents',
