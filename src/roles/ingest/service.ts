@@ -115,13 +115,24 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
     },
 
     async delete({ workspaceId, documentId }) {
-      const doc = await load(workspaceId, documentId);
+      await load(workspaceId, documentId);
       await deps.jobs.cancelWhere(INGEST_JOB, 'documentId', documentId);
-      await db.transaction(async (tx) => {
+      const blobKey = await db.transaction(async (tx) => {
+        // The row is locked and its state read here, not before: an indexing commit (which locks the same row) either
+        // finished first, and its chunks are uncounted below as indexed ones, or waits and then finds the row gone.
+        // A state read outside would miss a commit in between and leave its statistics behind for ever.
+        const [doc] = await tx
+          .select({ state: documents.state, blobKey: documents.blobKey })
+          .from(documents)
+          .where(and(eq(documents.workspaceId, workspaceId), eq(documents.id, documentId)))
+          .for('update');
+        if (!doc) return undefined; // deleted meanwhile by another request
         await removeDocumentIndex(tx as unknown as Db, workspaceId, documentId, doc.state === 'indexed');
         await tx.delete(documents).where(and(eq(documents.workspaceId, workspaceId), eq(documents.id, documentId)));
+        return doc.blobKey;
       });
-      await deps.blobs.delete(doc.blobKey);
+      if (blobKey === undefined) throw fail.notFound(`document ${documentId}`);
+      await deps.blobs.delete(blobKey);
       return { deleted: true as const };
     },
 
