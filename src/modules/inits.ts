@@ -53,6 +53,7 @@ const initDb: Init = async (ctx) => {
     poolMax: storage.poolMax,
     pgliteSharedBuffers: storage.pgliteSharedBuffers,
     pgliteWasmTiering: storage.pgliteWasmTiering,
+    log: ctx.log.child({ module: 'db' }),
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();

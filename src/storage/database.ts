@@ -38,6 +38,12 @@ export interface DatabaseOptions {
   pgliteWasmTiering?: boolean;
   /** PGlite only: start from a dumped data directory (tests clone a migrated snapshot this way). */
   loadDataDir?: Blob;
+  /** Where the Postgres pool reports connections it lost (pino's logger fits). */
+  log?: DatabaseLog;
+}
+
+export interface DatabaseLog {
+  warn(obj: object, msg: string): void;
 }
 
 /** Checked-in SQL migrations; resolved from the package root so it works from src/ (tests) and dist/ (built). */
@@ -47,7 +53,7 @@ export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.met
 const MIGRATION_LOCK_KEY = 7_305_118_233;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10) : openPglite(opts.dataDir, opts.pgliteSharedBuffers, opts.loadDataDir, opts.pgliteWasmTiering ?? true);
+  return opts.url ? openPostgres(opts.url, opts.poolMax ?? 10, opts.log) : openPglite(opts.dataDir, opts.pgliteSharedBuffers, opts.loadDataDir, opts.pgliteWasmTiering ?? true);
 }
 
 async function detectVector(db: Db): Promise<boolean> {
@@ -110,15 +116,19 @@ async function openPglite(dataDir: string | undefined, sharedBuffers: number | u
   return database;
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
+async function openPostgres(url: string, poolMax: number, log: DatabaseLog | undefined): Promise<Database> {
   const [{ default: pg }, { drizzle }, { migrate }] = await Promise.all([
     import('pg'),
     import('drizzle-orm/node-postgres'),
     import('drizzle-orm/node-postgres/migrator'),
   ]);
   const pool = new pg.Pool({ connectionString: url, max: poolMax, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
-  // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+  // node-postgres emits 'error' when an idle client loses its connection (a server restart or failover, an admin
+  // ending the session); with no listener the event would crash the process. The pool drops that client and opens a
+  // new one when needed; the line says why queries may have waited. Message and code only: never a query or its values.
+  pool.on('error', (err) =>
+    log?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'an idle database connection was lost; the pool replaces it'),
+  );
   const db = drizzle(pool, { schema }) as unknown as Db;
   const database: Database = {
     db,
