@@ -23,7 +23,11 @@ let db: TestDatabase | undefined;
 const queues: JobQueue[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
+/** Openers of every gate a test made: a failed expectation must not leave a handler waiting, stop would wait for it. */
+const gates: Array<() => void> = [];
+
 afterEach(async () => {
+  for (const open of gates.splice(0)) open();
   await Promise.all(queues.splice(0).map((q) => q.stop()));
   for (const c of cleanups.splice(0).reverse()) await c();
   await db?.close();
@@ -90,12 +94,12 @@ async function until(check: () => Promise<boolean> | boolean, ms = 5000) {
   throw new Error('timed out');
 }
 
-/** A promise with its resolve and reject, to hold a handler inside its job until the test lets it go. */
-function gate<T = void>() {
-  let open!: (v: T) => void;
-  let fail!: (e: Error) => void;
-  const p = new Promise<T>((res, rej) => ((open = res), (fail = rej)));
-  return { p, open, fail };
+/** A promise with its resolve, to hold a handler inside its job until the test lets it go. */
+function gate() {
+  let open!: () => void;
+  const p = new Promise<void>((res) => (open = res));
+  gates.push(open);
+  return { p, open };
 }
 
 describe.each(backends())('JobQueue on %s', (backend: Backend) => {

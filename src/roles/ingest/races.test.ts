@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { backends, freshDatabase, type Backend, type TestDatabase } from '../../../test/fixtures/database.js';
 import { PostgresBlobStore } from '../../adapters/blob/postgres.js';
-import { JobQueue } from '../../jobs/queue.js';
+import { JobQueue, type JobContext } from '../../jobs/queue.js';
 import { silentLogger } from '../../observability/logger.js';
 import { createMetricsRegistry } from '../../observability/metrics.js';
 import { rowsOf, type Db } from '../../storage/database.js';
@@ -14,8 +14,9 @@ import { DEFAULT_LIMITS, parseDocument } from './parse/index.js';
 import { createIngestPipeline } from './pipeline.js';
 import { createIngestService, INGEST_JOB, IngestPayload } from './service.js';
 
-// Deleting a document while its indexing commits: the BM25 statistics (term_stats, index_stats, postings) must
-// always equal a rebuild from the chunks that remain. The real service, pipeline and queue on a real database; on
+// Races around a document's indexing. Deleting a document while its indexing commits: the BM25 statistics
+// (term_stats, index_stats, postings) must always equal a rebuild from the chunks that remain. A worker whose job
+// was taken over: it must write nothing of the document. The real service, pipeline and queue on a real database; on
 // Postgres the two transactions really run at once, on PGlite they are serialised but interleave between statements.
 
 let t: TestDatabase | undefined;
@@ -32,7 +33,7 @@ const text = (i: number) =>
   `# Runbook ${i}\n\n${Array.from({ length: 40 }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]).join(' ')} unique${i}word.\n\n## Part two\n\nThe ${WORDS[i % WORDS.length]} step number ${i}.\n`;
 
 /** The product's ingest parts on one database; `queue` may be a subclass that adds a barrier. */
-async function setup(backend: Backend, makeQueue: (opts: ConstructorParameters<typeof JobQueue>[0]) => JobQueue = (o) => new JobQueue(o), wrap?: (documentId: string, run: () => Promise<void>) => Promise<void>) {
+async function setup(backend: Backend, makeQueue: (opts: ConstructorParameters<typeof JobQueue>[0]) => JobQueue = (o) => new JobQueue(o), wrap?: (documentId: string, ctx: JobContext, run: () => Promise<void>) => Promise<void>) {
   t = await freshDatabase(backend);
   const db = t.database.db;
   const workspaceId = randomUUID();
@@ -51,7 +52,7 @@ async function setup(backend: Backend, makeQueue: (opts: ConstructorParameters<t
     log,
     metrics,
   });
-  queue.register(INGEST_JOB, IngestPayload.extend({ reindex: z.boolean().optional() }), (p, ctx) => (wrap ? wrap(p.documentId, () => pipeline.run(p, ctx)) : pipeline.run(p, ctx)), {
+  queue.register(INGEST_JOB, IngestPayload.extend({ reindex: z.boolean().optional() }), (p, ctx) => (wrap ? wrap(p.documentId, ctx, () => pipeline.run(p, ctx)) : pipeline.run(p, ctx)), {
     concurrency: 2,
     onFailed: pipeline.onFailed,
   });
@@ -122,7 +123,7 @@ describe.each(backends())('deleting a document while it is indexed, on %s', (bac
         return super.cancelWhere(name, field, value);
       }
     }
-    const s = await setup(backend, (o) => new CommitDuringDelete(o), async (documentId, run) => {
+    const s = await setup(backend, (o) => new CommitDuringDelete(o), async (documentId, _ctx, run) => {
       if (hold.allBut && documentId !== hold.allBut) await readByDelete; // starts only once delete has read the document
       await run();
     });
@@ -183,4 +184,41 @@ describe.each(backends())('deleting a document while it is indexed, on %s', (bac
     expect(deletedEarly).toBeGreaterThan(0);
     expect(deletedIndexed).toBeGreaterThan(0);
   }, 120_000);
+});
+
+describe.each(backends())('a worker whose ingest job was taken over, on %s', (backend) => {
+  it('writes no progress of the document the new owner is indexing', async () => {
+    let releaseFirst!: () => void;
+    const firstMayRun = new Promise<void>((r) => (releaseFirst = r));
+    let releaseSecond!: () => void;
+    const secondMayRun = new Promise<void>((r) => (releaseSecond = r));
+    const entered: number[] = [];
+    let firstDone = false;
+    const s = await setup(backend, undefined, async (_documentId, ctx, run) => {
+      entered.push(ctx.attempt);
+      if (ctx.attempt === 1) {
+        await firstMayRun;
+        await run().finally(() => (firstDone = true));
+      } else {
+        await secondMayRun;
+        await run();
+      }
+    });
+    // A failed expectation must not leave a handler waiting: the queue's stop would wait for it.
+    stops.push(async () => (releaseFirst(), releaseSecond()));
+    const doc = await s.submit('taken.md', text(7));
+    await until(() => entered.includes(1));
+    // Its lease runs out (as if its heartbeats had stalled); the queue's other loop claims the job: attempt 2.
+    await s.db.execute(sql`update jobs set locked_until = now() - interval '1 second' where payload->>'documentId' = ${doc.id}`);
+    await until(() => entered.includes(2));
+    const before = rowsOf<{ state: string; progress: unknown }>(await s.db.execute(sql`select state, progress from documents where id = ${doc.id}`))[0]!;
+    releaseFirst(); // the first attempt now runs the pipeline: "parsing", then its heartbeat finds the lease gone
+    await until(() => firstDone);
+    expect(rowsOf(await s.db.execute(sql`select state, progress from documents where id = ${doc.id}`))[0]).toEqual(before);
+    expect(before.state).toBe('uploaded');
+    releaseSecond();
+    await until(async () => (await stateOf(s.db, doc.id)) === 'indexed');
+    const st = await statistics(s.db, s.workspaceId);
+    expect(st.stored).toEqual(st.rebuilt);
+  });
 });
