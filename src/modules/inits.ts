@@ -61,6 +61,7 @@ const initDb: Init = async (ctx) => {
       process.stderr.write(`docupod: ${msg} (${storage.dataDir}: ${err.message})\n`); // a pretty log's worker may not flush before exit
       process.exit(1);
     },
+    log: ctx.log.child({ module: 'db' }),
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { backends, freshDatabase } from '../../test/fixtures/database.js';
+import { backends, freshDatabase, testDatabaseUrl } from '../../test/fixtures/database.js';
 import { startPgliteWireServer } from '../../test/fixtures/pglite-server.js';
 import { openDatabase, rowsOf } from './database.js';
 import { users, workspaces, workspaceMembers } from './schema.js';
@@ -97,5 +98,30 @@ describe('storage errors', () => {
     await expect(openDatabase({ url: 'postgres://app:s3cret@127.0.0.1:1/docupod' })).rejects.toThrow(
       /cannot connect to the database at postgres:\/\/app:<redacted>@127\.0\.0\.1:1\/docupod/,
     );
+  });
+});
+
+describe.skipIf(!testDatabaseUrl())('the Postgres pool when the server ends an idle connection', () => {
+  it('logs the lost connection, keeps the process up and answers the next query on a new connection', async () => {
+    const t = await freshDatabase('postgres');
+    const warnings: Array<{ obj: object; msg: string }> = [];
+    const database = await openDatabase({ url: t.url!, poolMax: 2, log: { warn: (obj, msg) => void warnings.push({ obj, msg }) } });
+    const admin = new pg.Client({ connectionString: t.url! });
+    await admin.connect();
+    try {
+      // The pool's one client has answered and sits idle; the server ends its session, as a restart or an admin would.
+      const [{ pid }] = rowsOf<{ pid: number }>(await database.db.execute(sql`select pg_backend_pid() as pid`)) as [{ pid: number }];
+      await admin.query('select pg_terminate_backend($1)', [pid]);
+      for (let i = 0; i < 200 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(warnings).toEqual([
+        { obj: { err: { message: expect.stringMatching(/terminat/), code: '57P01' } }, msg: 'an idle database connection was lost; the pool replaces it' },
+      ]);
+      const [{ other }] = rowsOf<{ other: number }>(await database.db.execute(sql`select pg_backend_pid() as other`)) as [{ other: number }];
+      expect(other).not.toBe(pid);
+    } finally {
+      await admin.end();
+      await database.close();
+      await t.close();
+    }
   });
 });

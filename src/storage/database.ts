@@ -43,6 +43,12 @@ export interface DatabaseOptions {
   loadDataDir?: Blob;
   /** PGlite on disk: called if the data directory's lock is lost while open (default: print and exit 1). */
   onLockLost?: (err: Error) => void;
+  /** Where the Postgres pool reports connections it lost (pino's logger fits). */
+  log?: DatabaseLog;
+}
+
+export interface DatabaseLog {
+  warn(obj: object, msg: string): void;
 }
 
 /** Checked-in SQL migrations; resolved from the package root so it works from src/ (tests) and dist/ (built). */
@@ -52,7 +58,7 @@ export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.met
 const MIGRATION_LOCK_KEY = 7_305_118_233;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  if (opts.url) return openPostgres(opts.url, opts.poolMax ?? 10);
+  if (opts.url) return openPostgres(opts.url, opts.poolMax ?? 10, opts.log);
   // One owner per data directory: the lock is taken before PGlite touches a file and released after it closed.
   const lock = opts.dataDir && opts.dataDir !== 'memory://' ? await lockDataDir(opts.dataDir, { onCompromised: opts.onLockLost }) : undefined;
   try {
@@ -126,15 +132,19 @@ async function openPglite(dataDir: string | undefined, sharedBuffers: number | u
   return database;
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
+async function openPostgres(url: string, poolMax: number, log: DatabaseLog | undefined): Promise<Database> {
   const [{ default: pg }, { drizzle }, { migrate }] = await Promise.all([
     import('pg'),
     import('drizzle-orm/node-postgres'),
     import('drizzle-orm/node-postgres/migrator'),
   ]);
   const pool = new pg.Pool({ connectionString: url, max: poolMax, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
-  // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+  // node-postgres emits 'error' when an idle client loses its connection (a server restart or failover, an admin
+  // ending the session); with no listener the event would crash the process. The pool drops that client and opens a
+  // new one when needed; the line says why queries may have waited. Message and code only: never a query or its values.
+  pool.on('error', (err) =>
+    log?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'an idle database connection was lost; the pool replaces it'),
+  );
   const db = drizzle(pool, { schema }) as unknown as Db;
   const database: Database = {
     db,

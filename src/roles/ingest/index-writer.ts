@@ -6,7 +6,8 @@ import { identifierText } from '../../core/identifiers.js';
 
 // Writes and removes a document's searchable index: chunks (with weighted tsvectors), the BM25 term statistics and
 // embeddings. Called inside the transaction that flips the document's state, so a document is searchable all at
-// once or not at all.
+// once or not at all. Callers lock the document's row first (SELECT … FOR UPDATE) and pass `counted` from the state
+// read under that lock: the statistics then count exactly the chunks of indexed documents.
 
 export interface IndexChunk {
   text: string;
@@ -22,11 +23,26 @@ export interface IndexChunk {
 /** Rows per INSERT: keeps each statement's parameter count far below Postgres's 65,535 limit. */
 export const INSERT_BATCH = 200;
 
+/** Advisory-lock namespace ('dpix') of the per-workspace lock on the BM25 statistics. */
+const STATS_LOCK_NAMESPACE = 0x64706978;
+
+/**
+ * One writer of a workspace's BM25 statistics at a time, until its transaction ends; called first by every writer
+ * here (again in the same transaction is a no-op). Each such transaction updates the workspace's index_stats row
+ * anyway, so they already wait for one another there; taking the lock before any term_stats row keeps them from
+ * waiting while holding term rows. Without it a commit that uncounts old chunks and then counts new ones (two passes
+ * over term_stats) deadlocks with a concurrent delete sharing some of those terms, and one of them fails.
+ */
+async function lockWorkspaceStats(tx: Db, workspaceId: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${STATS_LOCK_NAMESPACE}::int, hashtext(${workspaceId}::text))`);
+}
+
 export async function writeDocumentIndex(
   tx: Db,
   args: { workspaceId: string; documentId: string; title: string | null; language: string; chunks: IndexChunk[]; embeddings?: number[][] },
 ): Promise<string[]> {
   const { workspaceId, documentId, language } = args;
+  await lockWorkspaceStats(tx, workspaceId);
   const title = args.title ?? '';
   const ids = args.chunks.map(() => randomUUID());
   const headIds = new Map<string, string>(); // a section's chunks share their heading path
@@ -97,6 +113,7 @@ export async function writeDocumentIndex(
 
 /** Removes a document's chunks (embeddings cascade); when they were counted in the statistics, uncounts them. */
 export async function removeDocumentIndex(tx: Db, workspaceId: string, documentId: string, counted: boolean): Promise<void> {
+  await lockWorkspaceStats(tx, workspaceId);
   if (counted) await adjustStats(tx, workspaceId, documentId, -1);
   await tx.execute(sql`delete from chunks where workspace_id = ${workspaceId} and document_id = ${documentId}`);
 }

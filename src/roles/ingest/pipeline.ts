@@ -47,11 +47,12 @@ export function createIngestPipeline(deps: PipelineDeps) {
   const m = ingestMetrics(deps.metrics);
   const { db } = deps;
 
-  const setState = async (documentId: string, state: DocumentState | undefined, progress: DocumentProgress) => {
+  /** Progress writes count only while this attempt holds the job: a worker whose job was taken over overwrites nothing. */
+  const setState = async (ctx: JobContext, documentId: string, state: DocumentState | undefined, progress: DocumentProgress) => {
     await db
       .update(documents)
       .set({ ...(state ? { state } : {}), progress, updatedAt: sql`now()` })
-      .where(and(eq(documents.id, documentId), sql`${documents.state} not in ('cancelled')`));
+      .where(and(eq(documents.id, documentId), sql`${documents.state} not in ('cancelled')`, ctx.holdsLease));
   };
 
   const run = async (payload: IngestPayload & { reindex?: boolean }, ctx: JobContext): Promise<void> => {
@@ -71,13 +72,13 @@ export function createIngestPipeline(deps: PipelineDeps) {
       t = now;
     };
 
-    await setState(doc.id, stateFor('parsing'), { step: 'parsing', bytes: bytesTotal });
+    await setState(ctx, doc.id, stateFor('parsing'), { step: 'parsing', bytes: bytesTotal });
     const bytes = await deps.blobs.get(doc.blobKey);
     const parsed = await deps.parse(bytes, doc.source, ctx.signal);
     lap('parsing');
     await ctx.heartbeat();
 
-    await setState(doc.id, stateFor('chunking'), { step: 'chunking', bytes: bytesTotal, pages: parsed.pages });
+    await setState(ctx, doc.id, stateFor('chunking'), { step: 'chunking', bytes: bytesTotal, pages: parsed.pages });
     const chunks = parsed.chunks ?? deps.chunk(parsed);
     lap('chunking');
     if (chunks.length === 0) {
@@ -96,14 +97,14 @@ export function createIngestPipeline(deps: PipelineDeps) {
       const batch = deps.embedBatch ?? 64;
       embeddings = [];
       const started = performance.now();
-      await setState(doc.id, stateFor('embedding'), { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: 0, chunksTotal: chunks.length });
+      await setState(ctx, doc.id, stateFor('embedding'), { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: 0, chunksTotal: chunks.length });
       for (let i = 0; i < chunks.length; i += batch) {
         if (ctx.signal.aborted) throw new Error('stopped');
         const vectors = await deps.embedder.embed(chunks.slice(i, i + batch).map((c) => embeddingText(parsed.title?.trim(), c)), ctx.signal);
         embeddings.push(...vectors);
         const done = Math.min(chunks.length, i + batch);
         const perChunk = (performance.now() - started) / done / 1000;
-        await setState(doc.id, undefined, { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: done, chunksTotal: chunks.length, etaSeconds: Math.round(perChunk * (chunks.length - done) * 10) / 10 });
+        await setState(ctx, doc.id, undefined, { step: 'embedding', bytes: bytesTotal, pages: parsed.pages, chunksDone: done, chunksTotal: chunks.length, etaSeconds: Math.round(perChunk * (chunks.length - done) * 10) / 10 });
         await ctx.heartbeat();
       }
       await ensureHnswIndex(db, embeddings[0]!.length);
@@ -113,9 +114,17 @@ export function createIngestPipeline(deps: PipelineDeps) {
     const title = parsed.title?.trim() || null;
     const finished = await db.transaction(async (tx) => {
       const txDb = tx as unknown as Db;
-      // Re-check under the transaction: a delete or cancel may have happened while we worked.
+      // Only the job's current owner commits: a worker whose lease was taken over leaves it to the new one.
+      if (!(await ctx.lockLease(txDb))) return false;
+      // Re-check under the row lock that delete takes too: a delete or cancel may have happened while we worked, and
+      // a delete waiting behind this commit reads the state written here (so BM25 statistics stay exact).
       const [current] = await tx.select({ state: documents.state }).from(documents).where(eq(documents.id, doc.id)).for('update');
       if (!current || current.state === 'cancelled') return false;
+      // The replaced version is locked before any statistics are touched: a delete of it holds its row and then the
+      // term_stats rows, so taking the rows in this order cannot deadlock with it, and its state is read under lock.
+      const [old] = doc.replacesId
+        ? await tx.select().from(documents).where(and(eq(documents.id, doc.replacesId), eq(documents.workspaceId, doc.workspaceId))).for('update')
+        : [];
       await removeDocumentIndex(txDb, doc.workspaceId, doc.id, current.state === 'indexed');
       // The workspace's recorded embedder decides where the vectors go (see reembed.ts): never beside another model's.
       const destination = embeddings && deps.embedder ? await vectorDestination(txDb, doc.workspaceId, deps.embedder.id, embeddings[0]!.length) : 'skip';
@@ -126,14 +135,11 @@ export function createIngestPipeline(deps: PipelineDeps) {
         .update(documents)
         .set({ state: 'indexed', title, mime: parsed.mime, pages: parsed.pages ?? null, chunkCount: chunks.length, error: null, indexedAt: sql`now()`, updatedAt: sql`now()`, progress: { step: 'indexed', bytes: bytesTotal, pages: parsed.pages, chunksDone: chunks.length, chunksTotal: chunks.length } })
         .where(eq(documents.id, doc.id));
-      if (doc.replacesId) {
+      if (old) {
         // The new version is in; the old one leaves in the same transaction (searchers see one or the other).
-        const [old] = await tx.select().from(documents).where(and(eq(documents.id, doc.replacesId), eq(documents.workspaceId, doc.workspaceId)));
-        if (old) {
-          await removeDocumentIndex(txDb, doc.workspaceId, old.id, old.state === 'indexed');
-          await tx.delete(documents).where(eq(documents.id, old.id));
-          return { replacedBlob: old.blobKey };
-        }
+        await removeDocumentIndex(txDb, doc.workspaceId, old.id, old.state === 'indexed');
+        await tx.delete(documents).where(eq(documents.id, old.id));
+        return { replacedBlob: old.blobKey };
       }
       return true;
     });

@@ -182,7 +182,7 @@ export function createReembedder(deps: ReembedDeps) {
           order by c.id limit ${batch}`),
       );
       if (rows.length === 0) {
-        if (await swap(workspaceId, target, log)) return;
+        if (await swap(workspaceId, target, log, ctx)) return;
         continue; // a document was indexed between the scan and the swap: embed its chunks too
       }
       const vectors = await embedder.embed(
@@ -195,7 +195,7 @@ export function createReembedder(deps: ReembedDeps) {
         await db.execute(sql`update workspace_embedders set
             chunks_done = (select count(*)::int from staged_embeddings where workspace_id = ${workspaceId} and embedder = ${target}),
             chunks_total = (select count(*)::int from chunks where workspace_id = ${workspaceId}), updated_at = now()
-          where workspace_id = ${workspaceId} and target = ${target} returning chunks_done as done, chunks_total as total`),
+          where workspace_id = ${workspaceId} and target = ${target} and ${ctx.holdsLease} returning chunks_done as done, chunks_total as total`),
       );
       if (p) {
         const pct = Math.floor((Number(p.done) / Math.max(1, Number(p.total))) * 10);
@@ -209,7 +209,7 @@ export function createReembedder(deps: ReembedDeps) {
   };
 
   /** Moves every staged vector into chunk_embeddings and records the embedder, in one transaction. False: not all chunks have one yet. */
-  const swap = async (workspaceId: string, target: string, log: Logger): Promise<boolean> => {
+  const swap = async (workspaceId: string, target: string, log: Logger, ctx: JobContext): Promise<boolean> => {
     const dims = rowsOf<{ dims: number }>(await db.execute(sql`select distinct dims from staged_embeddings where workspace_id = ${workspaceId} and embedder = ${target}`)).map((d) => Number(d.dims));
     if (dims.length > 1)
       throw new DocupodError(Problems.unprocessable, `the embedder ${target} returned vectors of different lengths (${dims.join(', ')}); check the model`, { retryable: false });
@@ -217,6 +217,8 @@ export function createReembedder(deps: ReembedDeps) {
     const t0 = performance.now();
     const moved = await db.transaction(async (tx) => {
       const txDb = tx as unknown as Db;
+      // A worker whose job was taken over leaves the swap to the new owner (see JobContext.lockLease).
+      if (!(await ctx.lockLease(txDb))) throw new Error('lease lost: the re-embedding job was taken over');
       const [r] = rowsOf<RecordRow>(await tx.execute(sql`select target from workspace_embedders where workspace_id = ${workspaceId} for update`));
       if (!r || r.target !== target) return 0;
       const [missing] = rowsOf(

@@ -6,6 +6,7 @@ import { roleStatus } from '../../core/role-status.js';
 import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { Db } from '../../storage/database.js';
+import { isUniqueViolation } from '../../storage/errors.js';
 import { documents } from '../../storage/schema-documents.js';
 import type { ImplOf } from '../../http/contract.js';
 import type { DocumentInfo, IngestContract, SubmitResult } from './contract.js';
@@ -63,15 +64,22 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
 
     async submit({ workspaceId, userId, files }) {
       const results: SubmitResult[] = [];
+      const liveCopy = async (contentHash: string) =>
+        (
+          await db
+            .select()
+            .from(documents)
+            .where(and(eq(documents.workspaceId, workspaceId), eq(documents.contentHash, contentHash), sql`${documents.state} not in ('failed', 'cancelled')`))
+        )[0];
+      const duplicateOf = async (f: (typeof files)[number], dup: DocumentRow): Promise<SubmitResult> => {
+        await deps.blobs.delete(f.blobKey).catch(() => {}); // the gateway stored it before we knew
+        return { id: dup.id, source: dup.source, state: dup.state, duplicate: true, replacesId: dup.replacesId };
+      };
       for (const f of files) {
         // Same bytes already live in this workspace: answer with that document, store and index nothing.
-        const [dup] = await db
-          .select()
-          .from(documents)
-          .where(and(eq(documents.workspaceId, workspaceId), eq(documents.contentHash, f.contentHash), sql`${documents.state} not in ('failed', 'cancelled')`));
+        const dup = await liveCopy(f.contentHash);
         if (dup) {
-          await deps.blobs.delete(f.blobKey).catch(() => {}); // the gateway stored it before we knew
-          results.push({ id: dup.id, source: dup.source, state: dup.state, duplicate: true, replacesId: dup.replacesId });
+          results.push(await duplicateOf(f, dup));
           continue;
         }
         const id = randomUUID();
@@ -83,22 +91,36 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
             .where(and(eq(documents.workspaceId, workspaceId), eq(documents.source, f.source), sql`${documents.state} not in ('failed', 'cancelled')`))
             .orderBy(desc(documents.createdAt))
             .limit(1);
-          await tx.insert(documents).values({
-            id,
-            workspaceId,
-            source: f.source,
-            contentHash: f.contentHash,
-            sizeBytes: f.sizeBytes,
-            blobKey: f.blobKey,
-            state: 'uploaded',
-            replacesId: previous?.id ?? null,
-            createdBy: userId,
-            progress: { step: 'queued', bytes: f.sizeBytes },
-          });
+          // The same bytes uploaded at the same moment (two requests, or twice in one) both pass the check above;
+          // the unique index on live (workspace, hash) lets one insert through, and the other waits for it and
+          // inserts nothing (see documents_workspace_hash_key).
+          const inserted = await tx
+            .insert(documents)
+            .values({
+              id,
+              workspaceId,
+              source: f.source,
+              contentHash: f.contentHash,
+              sizeBytes: f.sizeBytes,
+              blobKey: f.blobKey,
+              state: 'uploaded',
+              replacesId: previous?.id ?? null,
+              createdBy: userId,
+              progress: { step: 'queued', bytes: f.sizeBytes },
+            })
+            .onConflictDoNothing({ target: [documents.workspaceId, documents.contentHash], where: sql`state not in ('failed', 'cancelled')` })
+            .returning({ id: documents.id });
+          if (inserted.length === 0) return undefined;
           await deps.jobs.enqueue(INGEST_JOB, { workspaceId, documentId: id } satisfies IngestPayload, { workspaceId, db: tx as unknown as Db });
           return { id, source: f.source, state: 'uploaded' as const, duplicate: false, replacesId: previous?.id ?? null };
         });
-        results.push(result);
+        if (result) {
+          results.push(result);
+          continue;
+        }
+        const winner = await liveCopy(f.contentHash);
+        if (!winner) throw new Error(`an upload of the same content conflicted, but no live document holds hash ${f.contentHash}`);
+        results.push(await duplicateOf(f, winner));
       }
       return { documents: results };
     },
@@ -115,13 +137,24 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
     },
 
     async delete({ workspaceId, documentId }) {
-      const doc = await load(workspaceId, documentId);
+      await load(workspaceId, documentId);
       await deps.jobs.cancelWhere(INGEST_JOB, 'documentId', documentId);
-      await db.transaction(async (tx) => {
+      const blobKey = await db.transaction(async (tx) => {
+        // The row is locked and its state read here, not before: an indexing commit (which locks the same row) either
+        // finished first, and its chunks are uncounted below as indexed ones, or waits and then finds the row gone.
+        // A state read outside would miss a commit in between and leave its statistics behind for ever.
+        const [doc] = await tx
+          .select({ state: documents.state, blobKey: documents.blobKey })
+          .from(documents)
+          .where(and(eq(documents.workspaceId, workspaceId), eq(documents.id, documentId)))
+          .for('update');
+        if (!doc) return undefined; // deleted meanwhile by another request
         await removeDocumentIndex(tx as unknown as Db, workspaceId, documentId, doc.state === 'indexed');
         await tx.delete(documents).where(and(eq(documents.workspaceId, workspaceId), eq(documents.id, documentId)));
+        return doc.blobKey;
       });
-      await deps.blobs.delete(doc.blobKey);
+      if (blobKey === undefined) throw fail.notFound(`document ${documentId}`);
+      await deps.blobs.delete(blobKey);
       return { deleted: true as const };
     },
 
@@ -129,14 +162,26 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
       const doc = await load(workspaceId, documentId);
       if (!['indexed', 'failed', 'cancelled'].includes(doc.state))
         throw new DocupodError(Problems.conflict, `document ${documentId} is ${doc.state}; wait until it is indexed or failed`);
-      await db.transaction(async (tx) => {
-        // Stays searchable (state indexed) until the new index replaces the old in one transaction.
-        await tx
-          .update(documents)
-          .set({ error: null, state: doc.state === 'indexed' ? 'indexed' : 'uploaded', progress: { step: 'queued', bytes: Number(doc.sizeBytes) }, updatedAt: sql`now()` })
-          .where(eq(documents.id, documentId));
-        await deps.jobs.enqueue(INGEST_JOB, { workspaceId, documentId, reindex: true }, { workspaceId, db: tx as unknown as Db });
-      });
+      await db
+        .transaction(async (tx) => {
+          // Stays searchable (state indexed) until the new index replaces the old in one transaction.
+          await tx
+            .update(documents)
+            .set({ error: null, state: doc.state === 'indexed' ? 'indexed' : 'uploaded', progress: { step: 'queued', bytes: Number(doc.sizeBytes) }, updatedAt: sql`now()` })
+            .where(eq(documents.id, documentId));
+          await deps.jobs.enqueue(INGEST_JOB, { workspaceId, documentId, reindex: true }, { workspaceId, db: tx as unknown as Db });
+        })
+        .catch(async (err: unknown) => {
+          // A failed document brought back while the same bytes were uploaded again since: one live copy only.
+          if (!isUniqueViolation(err)) throw err;
+          const [live] = await db
+            .select({ id: documents.id, source: documents.source })
+            .from(documents)
+            .where(and(eq(documents.workspaceId, workspaceId), eq(documents.contentHash, doc.contentHash), sql`${documents.state} not in ('failed', 'cancelled')`));
+          throw fail.conflict(
+            `document ${documentId} has the same content as ${live ? `document ${live.id} ("${live.source}")` : 'another document'}, which is live in this workspace; use that one, or delete it first`,
+          );
+        });
       return toInfo(await load(workspaceId, documentId));
     },
 

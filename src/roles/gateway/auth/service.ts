@@ -4,6 +4,7 @@ import type { Config } from '../../../config/schema.js';
 import { DocupodError, Problems, fail } from '../../../core/errors.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Database, Db } from '../../../storage/database.js';
+import { isUniqueViolation } from '../../../storage/errors.js';
 import { MembersRepo, WorkspacesRepo, isUuid, type WorkspaceRole, type WorkspaceRow } from '../workspaces/repository.js';
 import { hashPassword, needsRehash, verifyPassword } from './password.js';
 import {
@@ -479,9 +480,5 @@ export class AuthService {
   }
 }
 
-/** Postgres unique_violation (23505), through whatever wrappers the driver or Drizzle added. */
-export function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++)
-    if ((e as { code?: unknown }).code === '23505') return true;
-  return false;
-}
+// Re-exported for the gateway's other services; the check itself lives with the storage layer that raises it.
+export { isUniqueViolation };
