@@ -162,9 +162,9 @@ export const ConfigSchema = z
     /** Rows allowed to wait per model; beyond it requests get 503 with Retry-After. */
     DOCUPOD_MODELS_MAX_QUEUE: PositiveInt.default(4096),
     /**
-     * Who may call model inference and metadata under /models: `authenticated` (a docupod API key or login checked by
-     * the gateway in the same process, or DOCUPOD_INTERNAL_TOKEN) or `open` (anyone who reaches the port). See README
-     * "Security defaults".
+     * Who may call model inference and metadata under /models: `authenticated` (a docupod API key or login, checked
+     * by the gateway in the same process or against the shared DATABASE_URL; or DOCUPOD_INTERNAL_TOKEN) or `open`
+     * (anyone who reaches the port). See README "Security defaults".
      */
     DOCUPOD_MODELS_INFERENCE: z.enum(['authenticated', 'open']).default('authenticated'),
   })

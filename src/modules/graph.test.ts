@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { callersOf, internalLayout, M, parseRoles, requireInternalToken, resolveModules, RoleError } from './graph.js';
+import { loadConfig } from '../config/schema.js';
+import { callersOf, describeRoles, graphOptions, internalLayout, M, parseRoles, requireInternalToken, resolveModules, RoleError } from './graph.js';
 
 describe('module graph', () => {
   it('starts every role for all', () => {
@@ -18,6 +19,31 @@ describe('module graph', () => {
   it('starts only HTTP for the web and models roles', () => {
     expect(resolveModules(parseRoles('web'))).toEqual([M.http, M.web]);
     expect(resolveModules(parseRoles('models'))).toEqual([M.http, M.models, M.internalApi]);
+  });
+
+  it('starts auth (not the gateway) before the models role alone exactly when it verifies users on a shared database', () => {
+    const verify = { modelsVerifyUsers: true };
+    const order = resolveModules(parseRoles('models'), verify);
+    expect(order).toEqual([M.db, M.http, M.auth, M.models, M.internalApi]);
+    expect(order).not.toContain(M.gateway);
+    // Other roles' graphs do not change; with the gateway, auth is there anyway.
+    expect(resolveModules(parseRoles('web'), verify)).toEqual([M.http, M.web]);
+    expect(resolveModules(parseRoles('retrieval'), verify)).not.toContain(M.auth);
+    expect(resolveModules([M.all], verify)).toEqual(resolveModules([M.all]));
+  });
+
+  it('derives the option from DATABASE_URL and DOCUPOD_MODELS_INFERENCE', () => {
+    const url = { DATABASE_URL: 'postgres://u:p@db:5432/docupod' };
+    expect(graphOptions(loadConfig(url))).toEqual({ modelsVerifyUsers: true });
+    expect(graphOptions(loadConfig({ ...url, DOCUPOD_MODELS_INFERENCE: 'open' }))).toEqual({ modelsVerifyUsers: false });
+    expect(graphOptions(loadConfig({}))).toEqual({ modelsVerifyUsers: false });
+  });
+
+  it('lists both graphs of the models role in list-roles', () => {
+    const models = describeRoles().split('\n').slice(describeRoles().split('\n').indexOf('models'));
+    expect(models[2]).toBe('  starts:     http, internal-api');
+    expect(models[3]).toMatch(/^ {2}with DATABASE_URL and DOCUPOD_MODELS_INFERENCE=authenticated .*also: db, auth$/);
+    expect(describeRoles().match(/with DATABASE_URL/g)).toHaveLength(1);
   });
 
   it('starts the internal API after every role it may serve, and the models role after auth when both run', () => {

@@ -1,4 +1,4 @@
-import { ROLES, type RoleName } from '../config/schema.js';
+import { ROLES, type Config, type RoleName } from '../config/schema.js';
 
 // Module names and who depends on whom, in one readable map (Grafana Loki's modules.go, in TypeScript).
 // Roles are user-facing (`--role`); the rest are internal building blocks started only when a role needs them.
@@ -78,6 +78,34 @@ const AFTER_IF_PRESENT: Partial<Record<ModuleName, readonly ModuleName[]>> = {
   [M.models]: [M.auth],
 };
 
+/**
+ * What in the configuration changes the graph. Only one thing does: a models role that must check callers but has no
+ * gateway beside it verifies users itself against the shared database (a models pod on Kubernetes, where the ingress
+ * routes /models to it straight).
+ */
+export interface GraphOptions {
+  /** DATABASE_URL is set (a database other processes share) and DOCUPOD_MODELS_INFERENCE=authenticated. */
+  modelsVerifyUsers?: boolean;
+}
+
+export function graphOptions(config: Pick<Config, 'storage' | 'models'>): GraphOptions {
+  return { modelsVerifyUsers: Boolean(config.storage.databaseUrl) && config.models.inference === 'authenticated' };
+}
+
+/**
+ * Dependencies that exist only under an option: the `auth` module (AuthService over the database, no routes; the
+ * gateway registers /api) then starts with the models role, wherever it runs.
+ */
+const DEPS_WHEN: { [K in keyof Required<GraphOptions>]: Partial<Record<ModuleName, readonly ModuleName[]>> } = {
+  modelsVerifyUsers: { [M.models]: [M.auth] },
+};
+
+/** DEPS plus the dependencies the options switch on. */
+export function depsOf(name: ModuleName, opts: GraphOptions = {}): ModuleName[] {
+  const extra = (Object.keys(DEPS_WHEN) as Array<keyof GraphOptions>).flatMap((o) => (opts[o] ? (DEPS_WHEN[o][name] ?? []) : []));
+  return [...new Set([...DEPS[name], ...extra])];
+}
+
 /** Roles with an internal contract (the ones other roles call through a client module). */
 export const CONTRACT_ROLES = Object.values(CLIENT_OF) as RoleName[];
 
@@ -137,12 +165,12 @@ export function parseRoles(spec: string): ModuleName[] {
 }
 
 /** Every module the targets need, dependencies first (a topological order; stable for equal inputs). */
-export function resolveModules(targets: readonly ModuleName[]): ModuleName[] {
+export function resolveModules(targets: readonly ModuleName[], opts: GraphOptions = {}): ModuleName[] {
   const wanted = new Set<ModuleName>();
   const visit = (n: ModuleName) => {
     if (wanted.has(n)) return;
     wanted.add(n);
-    for (const d of DEPS[n]) visit(d);
+    for (const d of depsOf(n, opts)) visit(d);
   };
   targets.forEach(visit);
   // The internal API comes with any role that has a contract, and starts after all of them (it serves their values).
@@ -152,7 +180,7 @@ export function resolveModules(targets: readonly ModuleName[]): ModuleName[] {
   const state = new Map<ModuleName, 'visiting' | 'done'>();
   const edges = (n: ModuleName): ModuleName[] => {
     const role = CLIENT_OF[n];
-    const out = role && wanted.has(role) ? [...DEPS[n], role] : [...DEPS[n]];
+    const out = role && wanted.has(role) ? [...depsOf(n, opts), role] : depsOf(n, opts);
     for (const m of AFTER_IF_PRESENT[n] ?? []) if (wanted.has(m)) out.push(m);
     if (n === M.internalApi) out.push(...CONTRACT_ROLES.filter((r) => wanted.has(r)));
     return out;
@@ -169,12 +197,16 @@ export function resolveModules(targets: readonly ModuleName[]): ModuleName[] {
   return order;
 }
 
-/** Human-readable listing for `docupod list-roles`. */
+/** Human-readable listing for `docupod list-roles`; a role whose graph an option changes shows both. */
 export function describeRoles(): string {
   const lines: string[] = [];
+  const verify: GraphOptions = { modelsVerifyUsers: true };
   for (const r of USER_FACING) {
     const all = resolveModules([r]).filter((m) => m !== r);
     lines.push(`${r}\n  depends on: ${DEPS[r].join(', ') || '(nothing)'}\n  starts:     ${all.join(', ') || '(nothing else)'}`);
+    const more = resolveModules([r], verify).filter((m) => m !== r && !all.includes(m));
+    if (more.length > 0)
+      lines.push(`  with DATABASE_URL and DOCUPOD_MODELS_INFERENCE=authenticated (checks API keys and logins itself), also: ${more.join(', ')}`);
   }
   return lines.join('\n');
 }

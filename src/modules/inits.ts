@@ -260,7 +260,8 @@ export const inits: Record<ModuleName, Init> = {
   },
   [M.models]: async (ctx) => {
     const app = ctx.get<FastifyInstance>(M.http);
-    // With the gateway in this process, admins and users are recognised by its auth (ordered before us in graph.ts).
+    // Admins and users are recognised by the auth module: the gateway's, or on its own over a shared database when
+    // inference is authenticated (graph.ts DEPS_WHEN); without either only the internal token is accepted.
     const auth = ctx.isActive(M.auth) ? ctx.get<AuthService>(M.auth) : undefined;
     await startModelServing({ ...ctx, app, auth, ready: () => ctx.ready(), onStop: (fn) => ctx.onStop(fn) });
     return inProcessClient(ModelsContract, createModelsService({ version: ctx.version, ready: async () => true }));

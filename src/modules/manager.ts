@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Registry } from '../observability/metrics.js';
-import { resolveModules, type ModuleName } from './graph.js';
+import { graphOptions, resolveModules, type ModuleName } from './graph.js';
 
 // Starts modules in dependency order, tracks readiness, stops in reverse order. One failure stops the process.
 
@@ -42,7 +42,7 @@ export async function startModules(
   /** Pre-built module values (tests inject a database this way); such modules are not initialised. */
   provided: Partial<Record<ModuleName, unknown>> = {},
 ): Promise<RunningModules> {
-  const order = resolveModules(targets);
+  const order = resolveModules(targets, graphOptions(base.config));
   const active = new Set(order);
   const values = new Map<ModuleName, unknown>();
   const stops: Array<{ name: string; fn: () => Promise<void> | void }> = [];

@@ -5,7 +5,7 @@ import { buildMetricsServer } from '../http/metrics-endpoint.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { startTracing } from '../observability/tracing.js';
-import { internalLayout, M, parseRoles, requireInternalToken, resolveModules, type ModuleName } from './graph.js';
+import { graphOptions, internalLayout, M, parseRoles, requireInternalToken, resolveModules, type ModuleName } from './graph.js';
 import { inits } from './inits.js';
 import { startModules, type RunningModules } from './manager.js';
 
@@ -42,7 +42,7 @@ export async function startRuntime(
   const listens = opts.listens ?? false;
   const targets = parseRoles(config.roles);
   // Before anything opens: a split layout without the shared token refuses to start, naming the variable.
-  requireInternalToken(internalLayout(new Set(resolveModules(targets)), listens), config.auth.internalToken);
+  requireInternalToken(internalLayout(new Set(resolveModules(targets, graphOptions(config))), listens), config.auth.internalToken);
   const registry = metrics ?? createMetricsRegistry({ defaultMetrics: config.observability.metricsEnabled, labels: { role: config.roles } });
   const tracing = await startTracing({ endpoint: config.observability.otlpEndpoint, serviceName: config.observability.serviceName, roles: config.roles });
   let running: RunningModules;

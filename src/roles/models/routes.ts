@@ -13,12 +13,14 @@ import { inferError } from './tensors.js';
 //
 // Who may call what (README "Security defaults"): server health and metadata are open (probes); model metadata and
 // inference need a caller (DOCUPOD_MODELS_INFERENCE=authenticated, the default) or nobody (open); the repository
-// endpoints always need an instance admin or the internal token. A caller is the internal token or, when the
-// gateway runs in this process, any user's login or API key; the models role on its own has no user database
-// (like a Triton pod), so there only the internal token counts. Network position is never an identity: behind a
-// reverse proxy on the same host every caller is loopback.
+// endpoints always need an instance admin or the internal token. A caller is the internal token or any user's login
+// or API key, checked by the auth module: the gateway's when it runs in this process, or, for the models role
+// without it, one opened on the shared database (DATABASE_URL; graph.ts DEPS_WHEN). A workspace-limited key is a
+// caller too: inference reads no workspace data. Only a models role with neither (no DATABASE_URL) has no users, so
+// there only the internal token counts. Network position is never an identity: behind a reverse proxy on the same
+// host every caller is loopback.
 
-/** The gateway's authentication, when it runs in this process (the models role does not import the gateway). */
+/** Users' authentication (AuthService), when this process has one (the models role does not import the gateway). */
 export interface UserAuth {
   authenticate(header: string | undefined): Promise<{ role: 'admin' | 'member'; workspaceIds: string[] | null }>;
 }
@@ -29,7 +31,7 @@ export interface ModelsRoutesOptions {
   ready: () => Promise<true | string>;
   /** DOCUPOD_INTERNAL_TOKEN, when set: accepted for inference and the repository endpoints. */
   internalToken?: string;
-  /** User logins and API keys; only when the gateway runs in this process. */
+  /** User logins and API keys: with the gateway in this process, or a shared database (DATABASE_URL). */
   auth?: UserAuth;
   /** DOCUPOD_MODELS_INFERENCE. */
   inference: 'authenticated' | 'open';
@@ -44,8 +46,9 @@ function requireCaller(opts: ModelsRoutesOptions, admin: boolean): onRequestAsyn
     reply.header('www-authenticate', header ? 'Bearer realm="docupod", error="invalid_token"' : 'Bearer realm="docupod"');
     if (!opts.auth)
       throw fail.unauthorized(
-        `${what} need \`Authorization: Bearer <DOCUPOD_INTERNAL_TOKEN>\`: this process runs the models role without the gateway, so it cannot check logins or API keys` +
-          (admin ? '' : ' (set DOCUPOD_MODELS_INFERENCE=open to serve inference without credentials)'),
+        `${what} need \`Authorization: Bearer <DOCUPOD_INTERNAL_TOKEN>\`: this process runs the models role without the gateway and without a shared database, ` +
+          'so it cannot check logins or API keys (set DATABASE_URL to the database the gateway uses to accept them' +
+          (admin ? ')' : ', or DOCUPOD_MODELS_INFERENCE=open to serve inference without credentials)'),
       );
     if (!header) throw fail.unauthorized(`${what} need \`Authorization: Bearer <API key or access token>\`${admin ? " of an instance admin" : ''}`);
     const principal = await opts.auth.authenticate(header);
