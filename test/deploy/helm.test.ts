@@ -123,6 +123,20 @@ describe('helm chart', () => {
     expect(cm.data.DOCUPOD_RETRIEVAL_URL).toBe('http://rel-docupod-retrieval:80');
   });
 
+  it.each(['distributed-nginx.yaml', 'existing-secret.yaml'])('%s: the models pods get the shared database and JWT secret, so users\' keys work through the Ingress', (file) => {
+    const objs = render(file);
+    const secretName = file === 'existing-secret.yaml' ? 'docupod-secrets' : 'rel-docupod';
+    const deployments = objs.filter((o) => o.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name)).toContain('rel-docupod-models');
+    for (const d of deployments) {
+      const env = d.spec.template.spec.containers[0].env;
+      for (const name of ['DOCUPOD_JWT_SECRET', 'DATABASE_URL'])
+        expect(env.find((e: any) => e.name === name)?.valueFrom.secretKeyRef.name, `${d.metadata.name} ${name}`).toBe(secretName);
+    }
+    // Inference stays authenticated (the default): the chart does not open it.
+    expect(objs.find((o) => o.kind === 'ConfigMap')!.data.DOCUPOD_MODELS_INFERENCE ?? 'authenticated').toBe('authenticated');
+  });
+
   it('sets per-class streaming and upload settings on the Ingress', () => {
     const ann = (f: string) => render(f).find((o) => o.kind === 'Ingress')!.metadata.annotations!;
     expect(ann('distributed-nginx.yaml')).toMatchObject({ 'nginx.ingress.kubernetes.io/proxy-buffering': 'off', 'nginx.ingress.kubernetes.io/proxy-body-size': '100m' });
