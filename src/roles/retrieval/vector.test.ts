@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase } from '../../../test/fixtures/database.js';
-import { startPgliteWireServer } from '../../../test/fixtures/pglite-server.js';
-import { openDatabase, rowsOf, type Database, type Db } from '../../storage/database.js';
+import { describeOnPostgres, freshDatabase } from '../../../test/fixtures/database.js';
+import { rowsOf, type Database, type Db } from '../../storage/database.js';
 import { documents } from '../../storage/schema-documents.js';
 import { workspaces } from '../../storage/schema.js';
 import { ensureHnswIndex, ensureVectorSchema, hnswIndexName, quantizedLiteral } from '../../storage/vector-schema.js';
@@ -143,12 +142,22 @@ describe('vector search', () => {
     await db.delete(workspaces).where(sql`id = ${smallWs}`);
   });
 
+  it('replaces the float-graph index of earlier versions by the binary one at migration', async () => {
+    const db = t.database.db;
+    await db.execute(sql.raw(`drop index ${hnswIndexName(DIMS)}`));
+    await db.execute(sql.raw(`create index chunk_embeddings_hnsw_h${DIMS} on chunk_embeddings using hnsw ((embedding::vector(${DIMS})) vector_cosine_ops) where dims = ${DIMS}`));
+    await ensureVectorSchema(db);
+    const names = rowsOf<{ name: string }>(await db.execute(sql`select indexname as name from pg_indexes where tablename = 'chunk_embeddings'`)).map((r) => r.name);
+    expect(names).toContain(hnswIndexName(DIMS));
+    expect(names).not.toContain(`chunk_embeddings_hnsw_h${DIMS}`);
+  });
+});
+
+describeOnPostgres('vector search on PostgreSQL 15 with pgvector (the pg driver)', () => {
   it('searches the same way over the pg driver (settings local to a transaction, as on a pooled server)', async () => {
-    const wire = await startPgliteWireServer();
-    const database = await openDatabase({ url: wire.url, poolMax: 4 });
+    const pgdb = await freshDatabase('postgres');
     try {
-      await database.migrate();
-      const db = database.db;
+      const db = pgdb.database.db;
       const ws = await addWorkspace(db);
       const some = vectors.slice(0, 40);
       const { chunkIds: ids } = await addDocument(db, ws, 'a.md', some);
@@ -161,18 +170,7 @@ describe('vector search', () => {
       const [after] = rowsOf<{ ef: string }>(await db.execute(sql`select current_setting('hnsw.ef_search') as ef`));
       expect(after!.ef).toBe('40');
     } finally {
-      await database.close();
-      await wire.close();
+      await pgdb.close();
     }
-  });
-
-  it('replaces the float-graph index of earlier versions by the binary one at migration', async () => {
-    const db = t.database.db;
-    await db.execute(sql.raw(`drop index ${hnswIndexName(DIMS)}`));
-    await db.execute(sql.raw(`create index chunk_embeddings_hnsw_h${DIMS} on chunk_embeddings using hnsw ((embedding::vector(${DIMS})) vector_cosine_ops) where dims = ${DIMS}`));
-    await ensureVectorSchema(db);
-    const names = rowsOf<{ name: string }>(await db.execute(sql`select indexname as name from pg_indexes where tablename = 'chunk_embeddings'`)).map((r) => r.name);
-    expect(names).toContain(hnswIndexName(DIMS));
-    expect(names).not.toContain(`chunk_embeddings_hnsw_h${DIMS}`);
   });
 });
