@@ -17,7 +17,7 @@ export default defineConfig({
     maxWorkers: 2,
     projects: [
       { test: { ...common, name: onPostgres ? 'postgres' : 'pglite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
-      ...(onPostgres ? [{ test: { ...common, name: 'api-on-pglite', include: ['test/*.test.ts'], env: { DOCUPOD_TEST_DATABASE_URL: '' } } }] : []),
+      ...(onPostgres ? [{ test: { ...common, name: 'api-on-pglite', include: ['test/*.test.ts'], env: { DOCUPOD_TEST_DATABASE_URL: '', DOCUPOD_TEST_PGLITE_ONLY: '1' } } }] : []),
     ],
   },
 });

@@ -5,19 +5,17 @@ import { startRuntime, type Runtime } from '../src/modules/runtime.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { rowsOf } from '../src/storage/database.js';
 import { as, createWorkspace, signup, type Session } from './fixtures/auth.js';
-import { openDatabase } from '../src/storage/database.js';
-import { freshDatabase, type TestDatabase } from './fixtures/database.js';
+import { backends, freshDatabase, type TestDatabase } from './fixtures/database.js';
 import { normalise, startFakeOpenAi, type FakeOpenAi } from './fixtures/fake-openai.js';
 import { multipart } from './fixtures/multipart.js';
-import { startPgliteWireServer } from './fixtures/pglite-server.js';
 import { testConfig } from './fixtures/server.js';
 
 // A change of embedder re-embeds: the product is started on one database with an OpenAI-compatible embedder of
 // 8 dimensions, documents are ingested, then it restarts with another model of 16 dimensions. A durable job embeds
 // every chunk again and swaps the vectors in; the workspace records the new embedder and dimension; vector search
 // never compares a query with the other model's vectors. A restart in the middle of the job resumes from the vectors
-// already staged. Embedder `none` removes the vectors. Embedded (PGlite) and over the pg driver (PGlite on the wire
-// protocol: Debian's Postgres has no pgvector).
+// already staged. Embedder `none` removes the vectors. Embedded (PGlite) and over the pg driver on PostgreSQL 15 with
+// pgvector (when the test server is configured; in CI it is).
 
 const DIMS: Record<string, number> = { 'embed-8': 8, 'embed-16': 16 };
 function bagOfWords(text: string, model: string): number[] {
@@ -31,27 +29,7 @@ function bagOfWords(text: string, model: string): number[] {
   return normalise(v);
 }
 
-/** pgvector is needed: PGlite in process, or PGlite behind the Postgres wire protocol for the pg driver. */
-async function openBackend(backend: 'pglite' | 'pg'): Promise<TestDatabase> {
-  if (backend === 'pglite') return freshDatabase('pglite');
-  const wire = await startPgliteWireServer();
-  // One connection: PGlite's socket server runs every connection on one session and interleaves their extended-
-  // protocol messages ("bind message supplies 2 parameters, but prepared statement requires 3") when they overlap.
-  // (Migrating takes two: one holds the advisory lock.)
-  const migrator = await openDatabase({ url: wire.url, poolMax: 2 });
-  await migrator.migrate();
-  await migrator.close();
-  const database = await openDatabase({ url: wire.url, poolMax: 1 });
-  return {
-    database,
-    close: async () => {
-      await database.close();
-      await wire.close();
-    },
-  };
-}
-
-describe.each(['pglite', 'pg'] as const)('%s', (backend) => {
+describe.each(backends())('%s', (backend) => {
   let fake: FakeOpenAi;
   let db: TestDatabase;
   let runtime: Runtime | undefined;
@@ -89,7 +67,7 @@ describe.each(['pglite', 'pg'] as const)('%s', (backend) => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAi({ models: Object.keys(DIMS), embed: bagOfWords });
-    db = await openBackend(backend);
+    db = await freshDatabase(backend);
     await start('embed-8');
     owner = await signup(runtime!.app, 'reembed@example.com');
     ws = await createWorkspace(runtime!.app, owner, 'Reembed');

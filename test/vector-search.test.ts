@@ -6,7 +6,8 @@ import { multipart } from './fixtures/multipart.js';
 
 // Vector and hybrid search end to end: uploads are embedded through the openai adapter (against an in-test
 // OpenAI-compatible server whose "model" is a hashed bag of words, so related texts have related vectors), stored
-// as halfvec, indexed with HNSW in PGlite's pgvector, and searched by cosine distance.
+// as halfvec, indexed with HNSW by pgvector, and searched by cosine distance. On the test database's backend: PostgreSQL
+// 15 with pgvector 0.8 when DOCUPOD_TEST_DATABASE_URL is set (and again on PGlite in the api-on-pglite project).
 
 const DIMS = 64;
 function bagOfWords(text: string): number[] {
@@ -27,7 +28,6 @@ let ws: { slug: string };
 beforeAll(async () => {
   fake = await startFakeOpenAi({ dimensions: DIMS, embed: bagOfWords });
   s = await startTestServer({
-    backend: 'pglite', // pgvector: Debian's Postgres 15 has no vector extension
     env: { DOCUPOD_EMBED_PROVIDER: 'openai', DOCUPOD_EMBED_BASE_URL: `${fake.url}/v1`, DOCUPOD_EMBED_MODEL: 'text-embedding-3-small' },
   });
   owner = await signup(s.app, 'vec@example.com');

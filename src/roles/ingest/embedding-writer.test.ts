@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { afterAll, describe, expect, it } from 'vitest';
-import { freshDatabase } from '../../../test/fixtures/database.js';
-import { startPgliteWireServer, type PgliteWireServer } from '../../../test/fixtures/pglite-server.js';
-import { openDatabase, rowsOf, type Database } from '../../storage/database.js';
+import { describe, expect, it } from 'vitest';
+import { describeOnPostgres, freshDatabase } from '../../../test/fixtures/database.js';
+import { rowsOf, type Database } from '../../storage/database.js';
 import { documents } from '../../storage/schema-documents.js';
 import { workspaces } from '../../storage/schema.js';
 import { writeDocumentIndex } from './index-writer.js';
@@ -41,9 +40,6 @@ function vectors(): number[][] {
 }
 
 describe('writeEmbeddings', () => {
-  let wire: PgliteWireServer | undefined;
-  afterAll(async () => wire?.close());
-
   it('stores on PGlite (binary COPY) exactly what pgvector parses from text', async () => {
     const t = await freshDatabase('pglite');
     try {
@@ -51,18 +47,6 @@ describe('writeEmbeddings', () => {
       expect(stored).toEqual(expected);
     } finally {
       await t.close();
-    }
-  });
-
-  it('stores over the pg driver (unnest of a halfvec[] parameter) exactly what pgvector parses from text', async () => {
-    wire = await startPgliteWireServer();
-    const database = await openDatabase({ url: wire.url, poolMax: 4 });
-    try {
-      await database.migrate();
-      const { stored, expected } = await roundTrip(database, vectors());
-      expect(stored).toEqual(expected);
-    } finally {
-      await database.close();
     }
   });
 
@@ -86,5 +70,17 @@ describe('writeEmbeddings', () => {
     expect(toHalf(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie: rounds up to even
     expect(toHalf(2 ** -24)).toBe(0x0001); // smallest subnormal
     expect(toHalf(2 ** -26)).toBe(0x0000);
+  });
+});
+
+describeOnPostgres('writeEmbeddings on PostgreSQL 15 with pgvector', () => {
+  it('stores over the pg driver (unnest of a halfvec[] parameter) exactly what pgvector parses from text', async () => {
+    const t = await freshDatabase('postgres');
+    try {
+      const { stored, expected } = await roundTrip(t.database, vectors());
+      expect(stored).toEqual(expected);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase } from '../../../test/fixtures/database.js';
-import { startPgliteWireServer } from '../../../test/fixtures/pglite-server.js';
+import { backends, freshDatabase } from '../../../test/fixtures/database.js';
 import { openDatabase, rowsOf, type Database, type Db } from '../../storage/database.js';
 import { documents } from '../../storage/schema-documents.js';
 import { workspaces } from '../../storage/schema.js';
@@ -11,8 +10,9 @@ import { writeDocumentIndex } from '../ingest/index-writer.js';
 import { writeEmbeddings } from '../ingest/embedding-writer.js';
 import { vectorSearch, vectorSearchQuery } from './vector.js';
 
-// Two-stage vector search on PGlite's pgvector: the HNSW index over sign bits (binary_quantize) proposes candidates,
-// exact cosine distance over the stored halfvec values ranks them. These tests pin what the stages must agree on.
+// Two-stage vector search on pgvector: the HNSW index over sign bits (binary_quantize) proposes candidates, exact
+// cosine distance over the stored halfvec values ranks them. These tests pin what the stages must agree on, on PGlite
+// and (with DOCUPOD_TEST_DATABASE_URL) over the pg driver on PostgreSQL 15 with pgvector 0.8.
 
 const DIMS = 16;
 let seed = 12345;
@@ -55,23 +55,23 @@ const exactTop = (query: number[], vs: number[][], ids: string[], k: number) =>
     .sort((a, b) => b.s - a.s)
     .slice(0, k);
 
-let t: { database: Database; close: () => Promise<void> };
-let workspaceId: string;
-let vectors: number[][];
-let chunkIds: string[];
+describe.each(backends())('vector search on %s', (backend) => {
+  let t: { database: Database; url?: string; close: () => Promise<void> };
+  let workspaceId: string;
+  let vectors: number[][];
+  let chunkIds: string[];
 
-beforeAll(async () => {
-  t = await freshDatabase('pglite');
-  await t.database.migrate();
-  const db = t.database.db;
-  workspaceId = await addWorkspace(db);
-  vectors = Array.from({ length: 300 }, randomVector);
-  ({ chunkIds } = await addDocument(db, workspaceId, 'a.md', vectors));
-  await ensureHnswIndex(db, DIMS);
-});
-afterAll(async () => t?.close());
+  beforeAll(async () => {
+    t = await freshDatabase(backend);
+    await t.database.migrate();
+    const db = t.database.db;
+    workspaceId = await addWorkspace(db);
+    vectors = Array.from({ length: 300 }, randomVector);
+    ({ chunkIds } = await addDocument(db, workspaceId, 'a.md', vectors));
+    await ensureHnswIndex(db, DIMS);
+  });
+  afterAll(async () => t?.close());
 
-describe('vector search', () => {
   it("computes the query's bits exactly as pgvector's binary_quantize does (a bit per component > 0)", async () => {
     for (const v of [[0, -0, 1e-8, -1e-8, 3, -3, 0.5, -0.5], randomVector()]) {
       const [r] = rowsOf<{ bits: string }>(await t.database.db.execute(sql`select binary_quantize(${`[${v.join(',')}]`}::vector)::text as bits`));
@@ -127,43 +127,22 @@ describe('vector search', () => {
     const query = randomVector();
     const opposite = [0, 1, 2].map(() => query.map((x) => -x + rand() * 0.05));
     const { chunkIds: smallIds } = await addDocument(db, smallWs, 'small.md', opposite);
-    // 300 rows are few enough for the planner to prefer an exact scan: leave it the HNSW path only (PGlite is one
-    // session, so this holds for vectorSearch's statements), as it is at any real size.
-    await db.execute(sql`set enable_seqscan = off`);
-    await db.execute(sql`set enable_bitmapscan = off`);
-    const rows = await vectorSearch(db, { workspaceId: smallWs, query, limit: 3, efSearch: 10, filters: sql`` });
+    // 300 rows are few enough for the planner to prefer an exact scan: leave it the HNSW path only, as it is at any
+    // real size (in one transaction, so that on a pool the settings reach the connection that searches).
+    const onHnswOnly = (f: (tx: Db) => Promise<Awaited<ReturnType<typeof vectorSearch>>>) =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`set local enable_seqscan = off`);
+        await tx.execute(sql`set local enable_bitmapscan = off`);
+        return f(tx as unknown as Db);
+      });
+    const rows = await onHnswOnly((tx) => vectorSearch(tx, { workspaceId: smallWs, query, limit: 3, efSearch: 10, filters: sql`` }));
     expect(rows.map((r) => r.chunk_id).sort()).toEqual([...smallIds].sort());
     // The same inside one workspace: a source filter that only its two farthest chunks pass.
     const { documentId: farDoc, chunkIds: farIds } = await addDocument(db, workspaceId, 'far.md', opposite.slice(0, 2));
-    const far = await vectorSearch(db, { workspaceId, query, limit: 5, efSearch: 10, filters: sql`and (d.source like ${'far.md'})` });
+    const far = await onHnswOnly((tx) => vectorSearch(tx, { workspaceId, query, limit: 5, efSearch: 10, filters: sql`and (d.source like ${'far.md'})` }));
     expect(far.map((r) => r.chunk_id).sort()).toEqual([...farIds].sort());
     await db.delete(documents).where(sql`id = ${farDoc}`);
-    await db.execute(sql`reset enable_seqscan`);
-    await db.execute(sql`reset enable_bitmapscan`);
     await db.delete(workspaces).where(sql`id = ${smallWs}`);
-  });
-
-  it('searches the same way over the pg driver (settings local to a transaction, as on a pooled server)', async () => {
-    const wire = await startPgliteWireServer();
-    const database = await openDatabase({ url: wire.url, poolMax: 4 });
-    try {
-      await database.migrate();
-      const db = database.db;
-      const ws = await addWorkspace(db);
-      const some = vectors.slice(0, 40);
-      const { chunkIds: ids } = await addDocument(db, ws, 'a.md', some);
-      await ensureHnswIndex(db, DIMS);
-      const query = randomVector();
-      const rows = await vectorSearch(db, { workspaceId: ws, query, limit: 3, efSearch: 64, filters: sql`` });
-      const exact = exactTop(query, some, ids, 3);
-      expect(rows.map((r) => r.chunk_id)).toEqual(exact.map((e) => e.id));
-      // The settings stayed inside the search's transaction.
-      const [after] = rowsOf<{ ef: string }>(await db.execute(sql`select current_setting('hnsw.ef_search') as ef`));
-      expect(after!.ef).toBe('40');
-    } finally {
-      await database.close();
-      await wire.close();
-    }
   });
 
   it('replaces the float-graph index of earlier versions by the binary one at migration', async () => {
@@ -174,5 +153,19 @@ describe('vector search', () => {
     const names = rowsOf<{ name: string }>(await db.execute(sql`select indexname as name from pg_indexes where tablename = 'chunk_embeddings'`)).map((r) => r.name);
     expect(names).toContain(hnswIndexName(DIMS));
     expect(names).not.toContain(`chunk_embeddings_hnsw_h${DIMS}`);
+  });
+
+  it.runIf(backend === 'postgres')('keeps its settings local to its transaction over the pg driver, as a pooled server needs', async () => {
+    // One connection, so the check after the search runs on the session that searched.
+    const single = await openDatabase({ url: t.url!, poolMax: 1 });
+    try {
+      const query = randomVector();
+      const rows = await vectorSearch(single.db, { workspaceId, query, limit: 3, efSearch: 64, filters: sql`` });
+      expect(rows.map((r) => r.chunk_id)).toEqual(exactTop(query, vectors, chunkIds, 3).map((e) => e.id));
+      const [after] = rowsOf<{ ef: string; scan: string }>(await single.db.execute(sql`select current_setting('hnsw.ef_search') as ef, current_setting('hnsw.iterative_scan') as scan`));
+      expect(after).toEqual({ ef: '40', scan: 'off' });
+    } finally {
+      await single.close();
+    }
   });
 });
