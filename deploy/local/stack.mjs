@@ -156,12 +156,18 @@ function readState(dir) {
   }
 }
 
-const alive = (pid) => {
+export const alive = (pid) => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // After --down, the children of a killed script are someone else's: an exited one can linger as a zombie until its
+  // new parent reaps it, which is not a running process.
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc (not Linux): kill(0) is all we know
   }
 };
 
@@ -256,7 +262,11 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
     // PostgreSQL 15 (fsync off: a throwaway cluster).
     const pgData = path.join(dir, 'pg');
     fs.mkdirSync(pgData, { mode: 0o700 });
-    if (isRoot) run('chown', ['postgres:postgres', pgData]);
+    if (isRoot) {
+      run('chown', ['postgres:postgres', pgData]);
+      const [cmd, args] = asPostgres('test', ['-w', pgData]);
+      if (spawnSync(cmd, args).status !== 0) throw new Error(`the postgres user cannot reach ${pgData}: every directory above it must be searchable by others (chmod o+x), or pick another --dir`);
+    }
     const pgPort = await freePort();
     const pgLog = path.join(dir, 'logs/postgres.log');
     fs.writeFileSync(pgLog, '');
