@@ -47,6 +47,16 @@ describe('the routing table', () => {
     for (const r of routes.ingress) expect(locations).toContain(r.type === 'Exact' ? `location = ${r.path} { proxy_pass http://${r.component}; }` : `location ${r.path === '/' ? '/' : `${r.path}/`} { proxy_pass http://${r.component}; }`);
   });
 
+  it('the chart HTTPRoute (Gateway API) routes the same table', () => {
+    const routes = readRoutes();
+    const objs = render(['-f', path.join(ROOT, 'test/deploy/values/httproute.yaml')]);
+    const route = objs.find((o) => o.kind === 'HTTPRoute');
+    const rendered = route.spec.rules.flatMap((r: { matches: Array<{ path: { type: string; value: string } }>; backendRefs: Array<{ name: string }> }) =>
+      r.matches.map((m) => ({ path: m.path.value, type: m.path.type === 'PathPrefix' ? 'Prefix' : m.path.type, component: r.backendRefs[0]!.name.replace(/^rel-docupod-/, '') })),
+    );
+    expect(rendered).toEqual(routes.ingress);
+  });
+
   it('the chart ServiceMonitor scrapes the components, port and path the stack’s Prometheus does', () => {
     const { scrape } = readRoutes();
     const objs = render(['--set', 'monitoring.enabled=true']);
