@@ -253,8 +253,9 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
   const state = { dir, url: undefined, prometheusUrl: undefined, processes: [], pgBin: BINARIES.pgBin, pgData: undefined };
   const save = () => fs.writeFileSync(path.join(dir, STATE), JSON.stringify(state, null, 2));
   save();
-  const children = [];
+  let stopping = false;
   const stop = async () => {
+    stopping = true;
     await down(dir, { keep: true, log });
   };
 
@@ -331,7 +332,8 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
       fs.closeSync(fd);
       state.processes.push({ name, pid: child.pid });
       save();
-      children.push(child);
+      // A process that dies on its own is said at once (e.g. `--down` from another shell, or a crash).
+      child.once('exit', (code, sig) => stopping || log(`${name} exited (${code ?? sig}); its log: ${logFile}`));
       return { child, logFile };
     };
 
