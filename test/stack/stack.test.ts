@@ -172,6 +172,9 @@ describe.skipIf(missing.length > 0)('npm run stack', () => {
     expect(seen).toContain('17 minutes');
     console.log(`first token through nginx: ${firstTokenMs} ms`);
 
+    // The gateway reaches the two chat processes through the internal nginx upstream: both served the journey.
+    for (const name of ['chat-1', 'chat-2']) expect(readFileSync(path.join(dir, 'logs', `${name}.log`), 'utf8'), `${name} served no chat`).toMatch(/"route":"\/internal\/chat\//);
+
     // Every target the ServiceMonitor's components give this topology, up (scrape interval 1 s).
     const expected = readRoutes().scrape.components.filter((c: string) => c !== 'server');
     let targets: Array<{ labels: { job: string }; health: string; lastError: string }> = [];
