@@ -123,7 +123,7 @@ describe.skipIf(missing.length > 0)('npm run stack', () => {
     console.log(`stack up in ${state.startMs} ms at ${state.url}`);
   }, 90_000);
 
-  afterAll(() => cleanUp(stack, dir), 60_000);
+  afterAll(() => dir && cleanUp(stack, dir), 60_000);
 
   it('runs every role as its own process, two ingest and two chat, all on 127.0.0.1 only', () => {
     expect(state.processes.map((p) => p.name).sort()).toEqual(['chat-1', 'chat-2', 'gateway', 'ingest-1', 'ingest-2', 'models', 'nginx', 'prometheus', 'retrieval', 'web'].sort());
@@ -206,12 +206,13 @@ describe.skipIf(missing.length > 0)('npm run stack', () => {
 });
 
 describe.skipIf(missing.length > 0)('npm run stack with an embedder, then Ctrl-C', () => {
-  const dir = scratchDir();
+  let dir: string | undefined;
   let stack: RunningStack | undefined;
-  afterAll(() => cleanUp(stack, dir), 60_000);
+  afterAll(() => dir && cleanUp(stack, dir), 60_000);
 
   it('vector search runs on the real server\'s pgvector through nginx; SIGINT then stops every process and the cluster', async () => {
     // A tiny transformers.js BERT the test writes (no download): ingest embeds chunks with it, retrieval the query.
+    dir = scratchDir();
     const modelDir = await writeTinyBert(path.dirname(dir));
     stack = await startStack(dir, { DOCUPOD_EMBED_PROVIDER: 'transformers', DOCUPOD_EMBED_MODEL: modelDir });
     const { child, state } = stack;
