@@ -74,12 +74,9 @@ const exited = (child: ChildProcess) => new Promise<void>((resolve) => (running(
 async function startStack(dir: string, env: NodeJS.ProcessEnv = {}): Promise<RunningStack> {
   const script = stackScript.replace(/^npm run build --silent && /, '');
   expect(script).toMatch(/^node deploy\/local\/stack\.mjs$/);
-  // TEMPORARY: in a split layout the models role accepts only the internal token (with the default
-  // DOCUPOD_MODELS_INFERENCE=authenticated the journey's prediction gets 401) until it checks users' API keys through
-  // the database (another part of issue 17). Until then the stack's models process, and only it, serves inference
-  // open, on loopback. Drop `--models-inference open` when that lands.
+  // Inference stays `authenticated`: the models process shares DATABASE_URL, so it checks the journey's API key itself.
   // Spawned without a shell, so the signals below reach the script itself.
-  const child = spawn(process.execPath, ['deploy/local/stack.mjs', '--dir', dir, '--scrape-interval', '1s', '--models-inference', 'open'], { cwd: ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['deploy/local/stack.mjs', '--dir', dir, '--scrape-interval', '1s'], { cwd: ROOT, env: { ...process.env, ...env } });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
   child.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
