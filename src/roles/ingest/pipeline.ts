@@ -55,7 +55,27 @@ export function createIngestPipeline(deps: PipelineDeps) {
       .where(and(eq(documents.id, documentId), sql`${documents.state} not in ('cancelled')`, ctx.holdsLease));
   };
 
+  /** Whether the document is still there to index: a delete or cancel may land at any point of a run. */
+  const stillWanted = async (documentId: string) => {
+    const [row] = await db.select({ state: documents.state }).from(documents).where(eq(documents.id, documentId));
+    return row !== undefined && row.state !== 'cancelled';
+  };
+
+  // A delete while the job runs removes the row and the stored original: whatever step fails because of that (the
+  // blob read, usually) ends the job quietly as "nothing to do", not as a failed job with a misleading reason.
   const run = async (payload: IngestPayload & { reindex?: boolean }, ctx: JobContext): Promise<void> => {
+    try {
+      await runOnce(payload, ctx);
+    } catch (err) {
+      if (!ctx.signal.aborted && !(await stillWanted(payload.documentId).catch(() => true))) {
+        deps.log.debug({ documentId: payload.documentId }, 'document deleted or cancelled while it was indexed: job ends');
+        return;
+      }
+      throw err;
+    }
+  };
+
+  const runOnce = async (payload: IngestPayload & { reindex?: boolean }, ctx: JobContext): Promise<void> => {
     const [doc] = await db.select().from(documents).where(and(eq(documents.workspaceId, payload.workspaceId), eq(documents.id, payload.documentId)));
     if (!doc || doc.state === 'cancelled') return; // deleted or cancelled meanwhile: nothing to do
     if (doc.state === 'indexed' && !payload.reindex) return; // finished by an earlier attempt

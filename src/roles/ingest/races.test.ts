@@ -33,12 +33,17 @@ const text = (i: number) =>
   `# Runbook ${i}\n\n${Array.from({ length: 40 }, (_, k) => WORDS[(i * 7 + k * 3) % WORDS.length]).join(' ')} unique${i}word.\n\n## Part two\n\nThe ${WORDS[i % WORDS.length]} step number ${i}.\n`;
 
 /** The product's ingest parts on one database; `queue` may be a subclass that adds a barrier. */
-async function setup(backend: Backend, makeQueue: (opts: ConstructorParameters<typeof JobQueue>[0]) => JobQueue = (o) => new JobQueue(o), wrap?: (documentId: string, ctx: JobContext, run: () => Promise<void>) => Promise<void>) {
+async function setup(
+  backend: Backend,
+  makeQueue: (opts: ConstructorParameters<typeof JobQueue>[0]) => JobQueue = (o) => new JobQueue(o),
+  wrap?: (documentId: string, ctx: JobContext, run: () => Promise<void>) => Promise<void>,
+  makeBlobs: (db: Db) => PostgresBlobStore = (db) => new PostgresBlobStore(db),
+) {
   t = await freshDatabase(backend);
   const db = t.database.db;
   const workspaceId = randomUUID();
   await db.insert(workspaces).values({ id: workspaceId, slug: `w-${workspaceId.slice(0, 8)}`, name: 'w', description: '' });
-  const blobs = new PostgresBlobStore(db);
+  const blobs = makeBlobs(db);
   const log = silentLogger();
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const queue = makeQueue({ db, log, metrics, pollMs: 10, backoffMs: 10 });
@@ -141,6 +146,41 @@ describe.each(backends())('deleting a document while it is indexed, on %s', (bac
     expect(st.strays).toBe(0);
     expect(st.stored).toEqual(st.rebuilt);
     expect(st.rebuilt.totals[0]!.chunks).toBeGreaterThan(0); // the kept document is still counted
+  });
+
+  it('ends the job quietly, not failed, when the document and its original are deleted while the job reads them', async () => {
+    // The job has read the document row and waits to read the stored original; the delete removes both right then.
+    let reading!: () => void;
+    const jobReads = new Promise<void>((r) => (reading = r));
+    let release!: () => void;
+    const deleted = new Promise<void>((r) => (release = r));
+    const gated = new Set<string>();
+    class GatedBlobs extends PostgresBlobStore {
+      override async get(key: string) {
+        if (gated.has(key)) {
+          reading();
+          await deleted;
+        }
+        return super.get(key);
+      }
+    }
+    const s = await setup(backend, undefined, undefined, (db) => new GatedBlobs(db));
+    const bytes = new TextEncoder().encode(text(3));
+    const key = `${s.workspaceId}/${randomUUID()}`;
+    gated.add(key);
+    const blobs = new PostgresBlobStore(s.db);
+    await blobs.put(key, bytes, s.workspaceId);
+    const { documents: [doc] } = await s.service.submit({
+      workspaceId: s.workspaceId,
+      userId: undefined,
+      files: [{ source: 'gone.md', blobKey: key, sizeBytes: bytes.byteLength, contentHash: createHash('sha256').update(bytes).digest('hex') }],
+    });
+    await jobReads;
+    await s.service.delete({ workspaceId: s.workspaceId, documentId: doc!.id });
+    release();
+    await idle(s.db);
+    const jobRows = rowsOf<{ state: string; last_error: string | null }>(await s.db.execute(sql`select state, last_error from jobs where payload->>'documentId' = ${doc!.id}`));
+    expect(jobRows).toEqual([{ state: 'done', last_error: null }]);
   });
 
   it('keeps the statistics equal to a rebuild over many deletes racing their indexing and replacements, without deadlocks', async () => {
