@@ -211,6 +211,27 @@ describe('the CLI when the data directory is held by a process it cannot reach',
     }
   }, 60_000);
 
+  it('waits for a server that is still starting (npm start, then the CLI at once), and goes through it', async () => {
+    const dir = path.join(root, 'starting');
+    const starting = spawnServer([], { DOCUPOD_DATA_DIR: dir, DOCUPOD_SHUTDOWN_DELAY: '0s' });
+    starting.catch(() => {}); // awaited below
+    // The server holds the lock (owner.json) but listens only after opening and migrating a new database: seconds.
+    for (let i = 0; i < 400 && !existsSync(path.join(dir, 'owner.json')); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(existsSync(path.join(dir, 'server.json'))).toBe(false);
+    const r = await docupod(['ingest', path.join(root, 'early.md'), '--workspace', 'early'], { DOCUPOD_DATA_DIR: dir });
+    const srv = await starting;
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/waiting for docupod serve \(pid \d+.*\) to finish starting/);
+      expect(r.stdout).toContain('to workspace early (new)');
+      const { token } = JSON.parse(readFileSync(path.join(dir, 'server.json'), 'utf8')) as { token: string };
+      const results = await searchUntilFound(srv.url, token, 'early', 'quartermaster signing keys', 'early.md');
+      expect(results[0].text).toContain('full moon');
+    } finally {
+      await srv.stop();
+    }
+  }, 90_000);
+
   it('runs a server of its own on a free directory and leaves no lock or server.json behind', async () => {
     const dir = path.join(root, 'own');
     const r = await docupod(['ingest', path.join(root, 'team.md'), '--workspace', 'mine'], { DOCUPOD_DATA_DIR: dir });

@@ -60,17 +60,29 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/** How long a command waits for a server that is still starting (`npm start` in one terminal, the CLI in another). */
+const STARTING_SERVER_WAIT_MS = 60_000;
+
 /**
  * The server that owns the data directory, when one does and answers; undefined when the directory is free. An owner
+ * that runs the gateway but has not written server.json yet is still starting: wait for it (while it lives). An owner
  * this command cannot reach is an error naming it and --url.
  */
-export async function findRunningServer(dataDir: string): Promise<ServerInfo | undefined> {
-  const found = await inspectDataDir(dataDir);
+export async function findRunningServer(dataDir: string, waitMs = STARTING_SERVER_WAIT_MS): Promise<ServerInfo | undefined> {
+  let found = await inspectDataDir(dataDir);
+  const deadline = Date.now() + waitMs;
+  let said = false;
+  while (found.state === 'owned' && !found.server && found.owner?.servesApi && Date.now() < deadline) {
+    if (!said) process.stderr.write(`docupod: waiting for ${describeOwner(found.owner)} to finish starting…\n`);
+    said = true;
+    await new Promise((r) => setTimeout(r, 200));
+    found = await inspectDataDir(dataDir);
+  }
   if (found.state === 'free') return undefined;
   if (found.server && (await answers(found.server.url))) return found.server;
   throw new Error(
     `the data directory ${path.resolve(dataDir)} is in use by ${describeOwner(found.owner, found.server)}, which serves no API this command can reach` +
-      `${found.server ? ` (${found.server.url} does not answer)` : ' (no server.json: it runs without the gateway role, or is still starting)'}. ` +
+      `${found.server ? ` (${found.server.url} does not answer)` : found.owner?.servesApi ? ` (it has not finished starting after ${Math.round(waitMs / 1000)} s)` : ' (it runs without the gateway role)'}. ` +
       'PGlite serves one process, so the CLI does not open the directory beside it: run the command against a server with ' +
       '--url <url> --api-key <key> (or DOCUPOD_URL and DOCUPOD_API_KEY), or stop that process and try again.',
   );

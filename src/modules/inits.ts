@@ -62,6 +62,7 @@ const initDb: Init = async (ctx) => {
       process.exit(1);
     },
     log: ctx.log.child({ module: 'db' }),
+    servesApi: ctx.isActive(M.gateway),
   });
   ctx.onStop(() => database.close());
   if (storage.migrateOnStart) await database.migrate();

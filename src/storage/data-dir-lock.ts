@@ -28,6 +28,8 @@ export interface DataDirOwner {
   /** Linux: the boot and the process start time, so a pid reused after a reboot or a crash is not taken for it. */
   bootId?: string;
   pidStart?: string;
+  /** It runs the gateway, so it writes server.json once it listens: a command may wait for that while it starts. */
+  servesApi?: boolean;
 }
 
 /** What the owner serving HTTP writes to `<dataDir>/server.json` (mode 0600): how the CLI reaches it. */
@@ -71,6 +73,8 @@ export interface LockOptions {
   onCompromised?: (err: Error) => void;
   /** How long to wait for a fresh lock of a dead owner to go stale; default a little over LOCK_STALE_MS. */
   waitMs?: number;
+  /** Recorded in owner.json: this process will serve the public API (and announce it in server.json). */
+  servesApi?: boolean;
 }
 
 /** Data directories this process holds (proper-lockfile cannot tell us, and a second PGlite here is as bad). */
@@ -175,7 +179,7 @@ export async function lockDataDir(dataDir: string, opts: LockOptions = {}): Prom
       continue;
     }
     held.add(dir);
-    const me: DataDirOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), command: thisCommand(), bootId: bootId(), pidStart: pidStart(process.pid) };
+    const me: DataDirOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), command: thisCommand(), bootId: bootId(), pidStart: pidStart(process.pid), ...(opts.servesApi ? { servesApi: true } : {}) };
     writeAtomically(path.join(dir, OWNER_FILE), JSON.stringify(me));
     const forget = () => {
       if (readOwner(dir)?.pid === process.pid) rmSync(path.join(dir, OWNER_FILE), { force: true });

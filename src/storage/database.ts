@@ -43,6 +43,8 @@ export interface DatabaseOptions {
   loadDataDir?: Blob;
   /** PGlite on disk: called if the data directory's lock is lost while open (default: print and exit 1). */
   onLockLost?: (err: Error) => void;
+  /** PGlite on disk: this process serves the public API (recorded with the lock, so the CLI waits for it to start). */
+  servesApi?: boolean;
   /** Where the Postgres pool reports connections it lost (pino's logger fits). */
   log?: DatabaseLog;
 }
@@ -60,7 +62,7 @@ const MIGRATION_LOCK_KEY = 7_305_118_233;
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.url) return openPostgres(opts.url, opts.poolMax ?? 10, opts.log);
   // One owner per data directory: the lock is taken before PGlite touches a file and released after it closed.
-  const lock = opts.dataDir && opts.dataDir !== 'memory://' ? await lockDataDir(opts.dataDir, { onCompromised: opts.onLockLost }) : undefined;
+  const lock = opts.dataDir && opts.dataDir !== 'memory://' ? await lockDataDir(opts.dataDir, { onCompromised: opts.onLockLost, servesApi: opts.servesApi }) : undefined;
   try {
     const database = await openPglite(opts.dataDir, opts.pgliteSharedBuffers, opts.loadDataDir, opts.pgliteWasmTiering ?? true);
     if (!lock) return database;
