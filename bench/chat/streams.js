@@ -130,6 +130,7 @@ console.log(
     totalMs: performance.now() - t0,
     gaps: gaps.length,
     addedP50: q(added, 0.5),
+    addedP95: q(added, 0.95),
     addedP99: q(added, 0.99),
     addedMax: q(added, 1),
     firstTokenP50: q(firstTokenMs, 0.5),

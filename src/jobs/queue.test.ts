@@ -103,6 +103,17 @@ function gate() {
 }
 
 describe.each(backends())('JobQueue on %s', (backend: Backend) => {
+  it('reports the queue depth of every registered job, 0 when the queue is idle', async () => {
+    db = await freshDatabase(backend);
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
+    const q = queue({ metrics });
+    q.register('t', Payload, async () => {});
+    const depth = async () => (await metrics.getSingleMetric('docupod_jobs_queue_depth')!.get()).values.map((v) => `${v.labels.name} ${v.labels.state} ${v.value}`).sort();
+    expect(await depth()).toEqual(['t queued 0', 't running 0']);
+    await q.enqueue('t', { n: 1 });
+    expect(await depth()).toEqual(['t queued 1', 't running 0']);
+  });
+
   it('runs a job left running by a dead process at once, without waiting for its lease', async () => {
     db = await freshDatabase(backend);
     const q = queue();

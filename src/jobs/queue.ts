@@ -95,6 +95,7 @@ export class JobQueue {
     this.pollMs = opts.pollMs ?? 500;
     this.backoffMs = opts.backoffMs ?? 2_000;
     const db = opts.db;
+    const registrations = this.registrations;
     this.m = {
       wait: metric(opts.metrics, 'docupod_jobs_wait_seconds', () => new Histogram({ name: 'docupod_jobs_wait_seconds', help: 'Time from enqueue (or retry time) to a worker picking the job up', labelNames: ['name'] as const, buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300], registers: [opts.metrics] })),
       run: metric(opts.metrics, 'docupod_jobs_run_seconds', () => new Histogram({ name: 'docupod_jobs_run_seconds', help: 'Job run time by outcome (done, retry, failed; lost: the lease was taken over meanwhile)', labelNames: ['name', 'outcome'] as const, buckets: [0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800], registers: [opts.metrics] })),
@@ -103,8 +104,11 @@ export class JobQueue {
         help: 'Jobs waiting or running, by name and state',
         labelNames: ['name', 'state'] as const,
         registers: [opts.metrics],
+        // Every registered job name reports both states, 0 when idle: a series that vanished whenever the queue
+        // drained would read as "no data" on a dashboard, the same as a target that is not scraped.
         async collect() {
           this.reset();
+          for (const name of registrations.keys()) for (const state of ['queued', 'running']) this.set({ name, state }, 0);
           const rows = rowsOf<{ name: string; state: string; n: number }>(
             await db.execute(sql`select name, state, count(*)::int as n from ${jobs} where state in ('queued', 'running') group by 1, 2`),
           );

@@ -9,6 +9,7 @@ import { writeTinyBert } from '../fixtures/tiny-bert.js';
 import { readmeJourney } from '../journeys/readme-journey.js';
 // @ts-expect-error -- a plain ESM script (deploy/local/stack.mjs), no type declarations
 import { alive, missingBinaries, nginxLocations, readRoutes } from '../../deploy/local/stack.mjs';
+import { exportedSeriesNames, shippedExpressions, unknownMetrics } from './promql.js';
 
 // The Kubernetes topology on one machine, as `npm run stack` starts it: every role its own process (two ingest, two
 // chat) on a throwaway PostgreSQL 15, nginx in front, Prometheus scraping. The README journey runs through nginx
@@ -22,7 +23,7 @@ const missing: string[] = missingBinaries();
 if (missing.length && process.env.CI === 'true') throw new Error(`the stack test needs ${missing.join(', ')}: run .ci/run (it installs them)`);
 if (missing.length) console.warn(`test/stack: SKIPPED, missing ${missing.join(', ')} (apt-get install postgresql-15 nginx prometheus; CI fails instead)`);
 
-interface StackState { url: string; prometheusUrl: string; startMs: number; processes: Array<{ name: string; pid: number }>; pgData: string }
+interface StackState { url: string; prometheusUrl: string; startMs: number; processes: Array<{ name: string; pid: number }>; pgData: string; ports: Record<string, { http: number; metrics: number }> }
 
 describe('the routing table', () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered Kubernetes objects, checked field by field
@@ -110,6 +111,7 @@ describe.skipIf(missing.length > 0)('npm run stack', () => {
   let stack: RunningStack;
   let child: ChildProcess;
   let state: StackState;
+  let journey: Awaited<ReturnType<typeof readmeJourney>> | undefined;
   const stackExited = () => exited(child);
 
   beforeAll(async () => {
@@ -142,6 +144,7 @@ describe.skipIf(missing.length > 0)('npm run stack', () => {
       throw new Error(`${err.message}\njourney so far: ${lines.join(' / ')}\n${tailLogs(dir)}`);
     });
     console.log(`journey through nginx: ${lines.join(' / ')}; upload to indexed ${result.indexMs} ms`);
+    journey = result;
 
     // First token through nginx, measured on its own (the journey reads whole bodies).
     const chat = await fetch(`${state.url}/api/workspaces/${result.workspace.slug}/chats`, {
@@ -188,6 +191,68 @@ describe.skipIf(missing.length > 0)('npm run stack', () => {
     );
     expect([...new Set(targets.map((t) => t.labels.job))].sort()).toEqual([...expected].sort());
   }, 120_000);
+
+  /** Prometheus's instant query API: the result vector as `labels → value` lines. */
+  const promQuery = async (query: string) => {
+    const body = (await fetch(`${state.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`).then((r) => r.json())) as { status: string; error?: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+    expect(body.status, `${query}: ${body.error}`).toBe('success');
+    return body.data.result;
+  };
+
+  it('after the journey, Prometheus holds samples of the RAG metrics from the roles that make them, and evaluates every shipped rule', async () => {
+    expect(journey, 'the journey test ran first').toBeDefined();
+    // This stack has no embedder, so its searches are lexical (the embedder stack below checks vector's samples).
+    // Each check: a query, what its samples must show. Scraped every second; the searches above need a scrape or two.
+    const checks: Array<[string, string, (rows: Awaited<ReturnType<typeof promQuery>>) => string]> = [
+      ['retrieval latency by mode', 'sum by (job, mode) (docupod_retrieval_seconds_count) > 0', (rows) => rows.map((r) => `${r.metric.job} ${r.metric.mode}`).sort().join(', ')],
+      ['time to first token', 'sum by (job) (docupod_llm_time_to_first_token_seconds_count) > 0', (rows) => rows.map((r) => r.metric.job).join(', ')],
+      ['tokens', 'sum by (job, direction) (docupod_llm_tokens_total) > 0', (rows) => rows.map((r) => `${r.metric.job} ${r.metric.direction}`).sort().join(', ')],
+      // Every ingest process reports the depth of the shared queue (0 now: everything is indexed).
+      ['ingestion queue depth', 'count by (job, instance) (docupod_jobs_queue_depth{state="queued"})', (rows) => `${rows.length} ingest targets, ${rows.map((r) => r.metric.job).join(', ')}`],
+      ['ingestion step durations by state', 'sum by (job, state) (docupod_ingest_step_seconds_count) > 0', (rows) => rows.map((r) => `${r.metric.job} ${r.metric.state}`).sort().join(', ')],
+      ['job run durations', 'sum by (job, outcome) (docupod_jobs_run_seconds_count) > 0', (rows) => rows.map((r) => `${r.metric.job} ${r.metric.outcome}`).sort().join(', ')],
+      // The chart's recording rule, evaluated by this Prometheus over the stack's namespace label.
+      ['recorded retrieval p99', 'count by (mode) (docupod:retrieval_seconds:p99_5m{namespace="docupod-stack"})', (rows) => rows.map((r) => r.metric.mode).sort().join(', ')],
+    ];
+    const want: Record<string, string> = {
+      'retrieval latency by mode': 'retrieval lexical',
+      'time to first token': 'chat',
+      tokens: 'chat completion, chat prompt',
+      'ingestion queue depth': '2 ingest targets, ingest, ingest',
+      'ingestion step durations by state': 'ingest chunking, ingest indexing, ingest parsing',
+      'job run durations': 'ingest done',
+      'recorded retrieval p99': 'lexical',
+    };
+    let seen: Record<string, string> = {};
+    const end = Date.now() + 15_000;
+    for (;;) {
+      seen = Object.fromEntries(await Promise.all(checks.map(async ([name, q, show]) => [name, show(await promQuery(q))] as const)));
+      if (Object.entries(want).every(([k, v]) => seen[k] === v) || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(seen).toEqual(want);
+
+    // Every rule of the chart loaded and evaluated without error (Prometheus's own parser and evaluator).
+    const rules = (await fetch(`${state.prometheusUrl}/api/v1/rules`).then((r) => r.json())) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } };
+    const loaded = rules.data.groups.flatMap((g) => g.rules);
+    expect(loaded.map((r) => r.name).sort()).toEqual(shippedExpressions().filter((e) => e.where.startsWith('rules/')).map((e) => e.where.replace(/^.*: /, '')).sort());
+    expect(loaded.filter((r) => r.health !== 'ok').map((r) => `${r.name} ${r.health} ${r.lastError}`)).toEqual([]);
+  }, 60_000);
+
+  it('every metric the shipped dashboards and rules select is one the running roles export (or a recording rule makes)', async () => {
+    // Each process's own /metrics (metrics port, bearer token), not Prometheus's name list: a family declared but
+    // never observed yet (an error counter) has no stored series, yet a dashboard may rightly select it.
+    const token = readFileSync(path.join(dir, 'secrets/metrics-token'), 'utf8');
+    const exported = new Set<string>();
+    for (const [name, { metrics }] of Object.entries(state.ports)) {
+      const res = await fetch(`http://127.0.0.1:${metrics}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status, name).toBe(200);
+      for (const n of exportedSeriesNames(await res.text())) exported.add(n);
+    }
+    const expressions = shippedExpressions();
+    expect(expressions.length).toBeGreaterThan(0);
+    expect(unknownMetrics(expressions, exported)).toEqual([]);
+  });
 
   it('a stack left behind (the script killed) is cleaned up by --down: every process and the cluster stopped', async () => {
     child.kill('SIGKILL');
@@ -247,6 +312,15 @@ describe.skipIf(missing.length > 0)('npm run stack with an embedder, then Ctrl-C
     expect(s.body.results.length, s.text).toBe(2); // both chunks have vectors; lexical would find only the cat
     expect(s.body.results.map((r: { source: string }) => r.source).sort()).toEqual(['cat.md', 'hello.md']);
     expect(readFileSync(path.join(dir, 'logs/retrieval.log'), 'utf8')).toMatch(/"driver":"postgres".*"vector":true/);
+    // …and Prometheus has its latency under mode="vector" (scraped every second).
+    const vectorSamples = async () => {
+      const q = encodeURIComponent('sum by (job) (docupod_retrieval_seconds_count{mode="vector"})');
+      const body = (await fetch(`${state.prometheusUrl}/api/v1/query?query=${q}`).then((r) => r.json())) as { data: { result: Array<{ metric: { job: string }; value: [number, string] }> } };
+      return body.data.result.map((r) => `${r.metric.job} ${r.value[1]}`);
+    };
+    let vectorSeen: string[] = [];
+    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 300))) if ((vectorSeen = await vectorSamples()).length) break;
+    expect(vectorSeen).toEqual(['retrieval 1']);
 
     for (const p of state.processes) expect(alive(p.pid), p.name).toBe(true);
     child.kill('SIGINT');
