@@ -383,8 +383,13 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
       await waitFor(`http://127.0.0.1:${ports[name].http}/healthz`, { ...started, name });
       return started.child.pid;
     };
+    // Asynchronous, so the caller's own load keeps running while the cluster is down.
     const restartPostgres = () =>
-      run(...asPostgres(path.join(BINARIES.pgBin, 'pg_ctl'), ['-D', pgData, '-l', pgLog, '-m', 'fast', '-w', 'restart']));
+      new Promise((resolve, reject) => {
+        const [cmd, args] = asPostgres(path.join(BINARIES.pgBin, 'pg_ctl'), ['-D', pgData, '-l', pgLog, '-m', 'fast', '-w', 'restart']);
+        const p = spawn(cmd, args, { stdio: 'ignore' });
+        p.once('error', reject).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl restart exited with ${code}`))));
+      });
     return { ...state, databaseUrl, ports, stop, respawn, restartPostgres };
   } catch (err) {
     await stop();

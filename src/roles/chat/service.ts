@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, gte, inArray, sql } from 'drizzle-orm';
-import { DocupodError, Problems, fail } from '../../core/errors.js';
+import { databaseUnavailable, DocupodError, Problems, fail } from '../../core/errors.js';
 import { roleStatus } from '../../core/role-status.js';
 import { toStorableText, truncateText } from '../../core/storable-text.js';
 import { complete, type Llm, type LlmMessage } from '../../adapters/llm/llm.js';
@@ -268,7 +268,7 @@ export function createChatService(deps: ChatDeps): ChatService {
   /** A failure as the one `error` event that ends a stream cleanly; none when the caller went away. */
   const errorEvent = (method: StreamMethod, err: unknown, signal?: AbortSignal): ChatEvent | undefined => {
     if (signal?.aborted) return undefined;
-    const e = err instanceof DocupodError ? err : new DocupodError(Problems.internal, 'internal error', {}, { cause: err });
+    const e = err instanceof DocupodError ? err : (databaseUnavailable(err) ?? new DocupodError(Problems.internal, 'internal error', {}, { cause: err }));
     m.errors.inc({ method, status: String(e.status) });
     const detail = e.problem.status >= 500 && !e.problem.expected ? 'internal error' : e.message;
     return { type: 'error', problem: { type: e.problem.type, title: e.problem.title, status: e.problem.status, detail, ...(e.extra.retryAfter !== undefined ? { retryAfter: e.extra.retryAfter } : {}) } };
