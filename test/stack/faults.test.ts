@@ -148,6 +148,15 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
     const before = pids(stack);
 
     process.kill(before.retrieval!, 'SIGKILL');
+    try {
+      await retrievalDown(before);
+    } finally {
+      if (!alive(pids(stack).retrieval)) await stack.respawn('retrieval').catch(() => {}); // whole again for the next test
+    }
+  }, 60_000);
+
+  /** The checks after the kill, apart so that the test above restores the stack whatever they find. */
+  const retrievalDown = async (before: Record<string, number>) => {
     await until('retrieval gone', async () => (alive(before.retrieval) ? undefined : true));
     const s = await search();
     expect(s.status, s.text).toBe(503);
@@ -188,7 +197,7 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
       `fault retrieval-killed: search 503 in ${s.ms} ms, chat 503 in ${c.headersMs} ms (non-streamed ${nonStreamed.ms} ms); ` +
         `restarted → search 200 ${recovered} ms after spawn (${searchBack} ms after the process answered /healthz)`,
     );
-  }, 60_000);
+  };
 
   it('an ingest process SIGKILLed mid-job: the other finishes it after the lease, nothing indexed twice or lost', async () => {
     const text = bigDocument();
@@ -235,16 +244,27 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
     expect(victim, `job owner ${owner.locked_by} is an ingest process`).toMatch(/^ingest-[12]$/);
     process.kill(ownerPid, 'SIGKILL');
     const killedAt = performance.now();
+    try {
+      await takenOver({ bigId: bigId!, smallIds, target, expected, owner, victim: victim!, killedAt, countsOf });
+    } finally {
+      fake.options.embedDelayMs = 0;
+      if (!alive(pids(stack)[victim!])) await stack.respawn(victim!).catch(() => {}); // whole again for the next test
+    }
+  }, 90_000);
+
+  type Counts = { chunks: number; postings: number; vectors: number; chunk_count: number };
+  /** The checks after the kill, apart so that the test above restores the stack whatever they find. */
+  const takenOver = async (t: { bigId: string; smallIds: string[]; target: { id: string; slug: string }; expected: Counts; owner: { done: number }; victim: string; killedAt: number; countsOf: (id: string) => Promise<Counts> }) => {
+    const { bigId, smallIds, target, expected, owner, victim, killedAt, countsOf } = t;
 
     const { value: docs } = await allIndexed(target.slug, 3, 40_000);
     const recoveredMs = Math.round(performance.now() - killedAt);
-    fake.options.embedDelayMs = 0;
     // Taken over, not recovered early: the survivor waited for the lease, and ran the job once more.
     expect(recoveredMs).toBeGreaterThanOrEqual(LEASE_MS - 1_000);
     const [job] = await query<{ attempts: number; state: string }>(`select attempts, state from jobs where payload->>'documentId' = $1`, [bigId]);
     expect(job).toEqual({ attempts: 2, state: 'done' });
     // Indexed once: exactly the undisturbed counts, and the workspace statistics agree with the rows.
-    expect(await countsOf(bigId!)).toEqual(expected);
+    expect(await countsOf(bigId)).toEqual(expected);
     expect(docs.map((d) => d.id).sort()).toEqual([bigId, ...smallIds].sort());
     for (const id of smallIds) expect((await countsOf(id)).chunks).toBe(1);
     const [stats] = await query<{ chunks: number; indexed: number; df: number; postings: number }>(
@@ -261,8 +281,7 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
       `fault ingest-killed: ${victim} SIGKILLed at ${owner.done}/${expected.chunks} chunks embedded; the other ingest process indexed it ` +
         `${recoveredMs} ms later (lease ${LEASE_MS} ms); ${expected.chunks} chunks, ${expected.postings} postings, as undisturbed`,
     );
-    await stack.respawn(victim!);
-  }, 90_000);
+  };
 
   it('overload: streams beyond a chat process’s limit get 503 with Retry-After at once; admitted streams keep their pace', async () => {
     const chats = await Promise.all(Array.from({ length: 2 * MAX_STREAMS + 1 }, () => newChat()));
