@@ -345,6 +345,7 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
     const chatB = await newChat();
     fake.options.tokenDelayMs = TOKEN_MS;
     let streams: OpenStream[];
+    let measured = '';
     try {
       // One stream on each chat process (round-robin), then chat-1 dies while both are half-way.
       streams = [];
@@ -375,7 +376,7 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
       expect(finished[1]!.content.split(' ')).toHaveLength(30);
       const [saved] = await query<{ n: number }>(`select count(*)::int as n from chat_messages where chat_id = $1`, [brokenChat]);
       expect(saved?.n).toBe(0);
-      console.log(`fault chat-killed-mid-stream: error event ${errorMs} ms after the SIGKILL, after ${streams[broken]!.events.length - 1} tokens; nothing saved; the other process's stream finished`);
+      measured = `error event ${errorMs} ms after the SIGKILL, after ${streams[broken]!.events.length - 1} tokens; nothing saved; the other process's stream finished`;
     } finally {
       fake.options.tokenDelayMs = 0;
       if (!alive(pids(stack)['chat-1'])) await stack.respawn('chat-1'); // the stack whole again, even after a failure
@@ -383,7 +384,7 @@ describe.skipIf(missing.length > 0)('faults on the stack (every role its own pro
     const t0 = performance.now();
     // Both processes answer again (two questions: one per process, round-robin).
     for (let i = 0; i < 2; i++) expect((await ask()).status).toBe(200);
-    console.log(`fault chat-killed-mid-stream: after chat-1 was started again both chat processes answered within ${Math.round(performance.now() - t0)} ms`);
+    console.log(`fault chat-killed-mid-stream: ${measured}; chat-1 started again, both chat processes answered within ${Math.round(performance.now() - t0)} ms`);
   }, 60_000);
 
   it('PostgreSQL restarted under load: every role reconnects by itself, no request hangs, the journey works again', async () => {
