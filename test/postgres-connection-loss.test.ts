@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/storage/database.js';
 import { spawnServer, type ChildServer } from './fixtures/child-server.js';
 import { freshDatabase, testDatabaseUrl, type TestDatabase } from './fixtures/database.js';
 
@@ -48,4 +50,37 @@ describe.skipIf(!testDatabaseUrl())('the server when Postgres ends its connectio
     for (let i = 0; i < 200 && !logged('job workers liveness lock held again'); i++) await new Promise((r) => setTimeout(r, 25));
     expect(logged('job workers liveness lock held again'), server.output()).toBe(true);
   }, 60_000);
+
+  it('a connection lost inside a transaction fails that transaction only: no unheard error event, the pool goes on', async () => {
+    // A transaction holds its client out of the pool, where the pool's idle listener does not cover it: unheard, the
+    // client's 'error' event crashed the process (retrieval died so on the stack's Postgres restart). Here it would
+    // be an uncaught exception in this test worker, which vitest reports as a failure.
+    const own = await freshDatabase('postgres');
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Parameters<typeof openDatabase>[0]['log'];
+    const database = await openDatabase({ url: own.url!, log });
+    try {
+      const inFlight = database.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_sleep(10)`);
+      });
+      const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+      await admin.connect();
+      try {
+        for (let i = 0; i < 100; i++) {
+          const r = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query like '%pg_sleep%' and pid <> pg_backend_pid()`, [new URL(own.url!).pathname.slice(1)]);
+          if (r.rowCount) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        await admin.end();
+      }
+      await expect(inFlight).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 100)); // the client's 'error' event follows the rejection
+      expect(warnings).toContain('a database connection in use was lost; its query fails and the pool replaces it');
+      await database.ping(); // a new connection serves the next query
+    } finally {
+      await database.close();
+      await own.close();
+    }
+  }, 30_000);
 });

@@ -337,12 +337,17 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
       run(process.execPath, [path.join(ROOT, 'bin/docupod.js'), 'models', 'train-intent', path.join(ROOT, 'deploy/models/intents.csv'), '--out', path.join(modelsRepository, 'intent-classifier/1')], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME } });
     }
 
+    const specs = {};
     const spawnChild = (name, cmd, args, childEnv) => {
+      specs[name] = { cmd, args, env: childEnv };
       const logFile = path.join(dir, `logs/${name}.log`);
       const fd = fs.openSync(logFile, 'a');
       const child = spawn(cmd, args, { cwd: ROOT, env: childEnv, detached: true, stdio: ['ignore', fd, fd] });
       fs.closeSync(fd);
-      state.processes.push({ name, pid: child.pid });
+      // A process started again (respawn) keeps its one entry, with its new pid.
+      const entry = state.processes.find((p) => p.name === name);
+      if (entry) entry.pid = child.pid;
+      else state.processes.push({ name, pid: child.pid });
       save();
       // A process that dies on its own is said at once (e.g. `--down` from another shell, or a crash).
       child.once('exit', (code, sig) => stopping || log(`${name} exited (${code ?? sig}); its log: ${logFile}`));
@@ -381,7 +386,26 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
     ]);
     state.startMs = Date.now() - t0;
     save();
-    return { ...state, stop };
+    // For fault tests (test/stack/faults.test.ts): start a role's process again exactly as before (same port, env
+    // and log), and restart the cluster the way an operator would. Neither touches the other processes.
+    const respawn = async (name) => {
+      const spec = specs[name];
+      const proc = PROCESSES.find((p) => p.name === name);
+      if (!spec || !proc) throw new Error(`no process named ${name}`);
+      const entry = state.processes.find((p) => p.name === name);
+      if (entry && alive(entry.pid)) throw new Error(`${name} is still running (pid ${entry.pid})`);
+      const started = spawnChild(name, spec.cmd, spec.args, spec.env);
+      await waitFor(`http://127.0.0.1:${ports[name].http}/healthz`, { ...started, name });
+      return started.child.pid;
+    };
+    // Asynchronous, so the caller's own load keeps running while the cluster is down.
+    const restartPostgres = () =>
+      new Promise((resolve, reject) => {
+        const [cmd, args] = asPostgres(path.join(BINARIES.pgBin, 'pg_ctl'), ['-D', pgData, '-l', pgLog, '-m', 'fast', '-w', 'restart']);
+        const p = spawn(cmd, args, { stdio: 'ignore' });
+        p.once('error', reject).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl restart exited with ${code}`))));
+      });
+    return { ...state, databaseUrl, ports, stop, respawn, restartPostgres };
   } catch (err) {
     await stop();
     throw err;

@@ -83,3 +83,18 @@ describe('loadConfig', () => {
     expect(err.issues[0]).toMatchObject({ variable: 'DOCUPOD_JWT_SECRET_FILE', value: '/nope' });
   });
 });
+
+describe('fault-handling settings', () => {
+  it('reads the job lease as a duration of at least 3 s, 60 s by default', () => {
+    expect(loadConfig({}).ingest.jobLeaseMs).toBe(60_000);
+    expect(loadConfig({ DOCUPOD_JOB_LEASE: '4s' }).ingest.jobLeaseMs).toBe(4_000);
+    expect(configError({ DOCUPOD_JOB_LEASE: '500ms' }).message).toMatch(/DOCUPOD_JOB_LEASE="500ms": must be at least 3s/);
+    expect(configError({ DOCUPOD_JOB_LEASE: 'soon' }).message).toMatch(/DOCUPOD_JOB_LEASE="soon": expected a duration/);
+  });
+
+  it('reads the per-process chat stream limit, 200 by default', () => {
+    expect(loadConfig({}).chat.maxStreams).toBe(200);
+    expect(loadConfig({ DOCUPOD_CHAT_MAX_STREAMS: '3' }).chat.maxStreams).toBe(3);
+    expect(configError({ DOCUPOD_CHAT_MAX_STREAMS: '0' }).issues[0]).toMatchObject({ variable: 'DOCUPOD_CHAT_MAX_STREAMS', value: '0' });
+  });
+});

@@ -127,6 +127,11 @@ export const ConfigSchema = z
     DOCUPOD_LLAMACPP_MODELS_DIR: z.string().optional(),
     /** Chunks retrieved for each chat question. */
     DOCUPOD_CHAT_K: PositiveInt.max(50).default(8),
+    /**
+     * Answers (streamed or not, /api and /v1) one chat process generates at once; beyond it new ones get 503 with
+     * Retry-After at once instead of slowing every admitted stream down. Per process: a cluster admits replicas × this.
+     */
+    DOCUPOD_CHAT_MAX_STREAMS: PositiveInt.max(100_000).default(200),
     DOCUPOD_EMBED_PROVIDER: z.enum(['none', 'openai', 'ollama', 'transformers', 'llamacpp']).default('none'),
     DOCUPOD_EMBED_BASE_URL: Url.optional(),
     DOCUPOD_EMBED_MODEL: z.string().optional(),
@@ -136,6 +141,12 @@ export const ConfigSchema = z
     DOCUPOD_INGEST_WORKERS: PositiveInt.max(64).default(2),
     DOCUPOD_INGEST_PARSER_THREADS: PositiveInt.max(64).default(2),
     DOCUPOD_INGEST_MAX_ATTEMPTS: PositiveInt.max(100).default(5),
+    /**
+     * How long a job stays with a worker that stopped heartbeating (it heartbeats every third of it). A killed process
+     * is noticed at once at the next start of any worker (its liveness lock is gone); a running worker takes the job
+     * over only when the lease runs out, so this bounds how long a crashed pod's document waits.
+     */
+    DOCUPOD_JOB_LEASE: Duration.pipe(z.number().min(3_000, 'must be at least 3s (workers heartbeat every third of it, at most once a second)').max(3_600_000, 'must be at most 1h')).default(60_000),
     DOCUPOD_INGEST_MAX_BYTES: Size.default(50 * 1024 * 1024),
     DOCUPOD_INGEST_MAX_PAGES: PositiveInt.default(2000),
     DOCUPOD_INGEST_MAX_DECOMPRESSED_BYTES: Size.default(200 * 1024 * 1024),
@@ -254,7 +265,7 @@ export interface Config {
   };
   /** The in-process llama.cpp runtime, shared by the llamacpp LLM and embedder. */
   llamacpp: { threads?: number; probe: boolean; modelsDir: string };
-  chat: { k: number };
+  chat: { k: number; maxStreams: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string; lexicalCacheBytes: number; efSearch: number };
   models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number; inference: 'authenticated' | 'open' };
@@ -263,6 +274,8 @@ export interface Config {
     workers: number;
     parserThreads: number;
     maxAttempts: number;
+    /** DOCUPOD_JOB_LEASE in ms (the job queue's lease; it serves ingest and re-embedding jobs). */
+    jobLeaseMs: number;
     limits: { maxBytes: number; maxPages: number; maxDecompressedBytes: number; timeoutMs: number };
     chunkTokens: number;
     chunkOverlap: number;
@@ -381,7 +394,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       probe: c.DOCUPOD_LLAMACPP_PROBE,
       modelsDir: c.DOCUPOD_LLAMACPP_MODELS_DIR ?? path.join(c.DOCUPOD_DATA_DIR.startsWith('memory://') ? '.' : c.DOCUPOD_DATA_DIR, 'gguf'),
     },
-    chat: { k: c.DOCUPOD_CHAT_K },
+    chat: { k: c.DOCUPOD_CHAT_K, maxStreams: c.DOCUPOD_CHAT_MAX_STREAMS },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
     search: { language: c.DOCUPOD_SEARCH_LANGUAGE, lexicalCacheBytes: c.DOCUPOD_LEXICAL_CACHE_MB * 1024 * 1024, efSearch: c.DOCUPOD_VECTOR_EF_SEARCH },
     models: {
@@ -398,6 +411,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       workers: c.DOCUPOD_INGEST_WORKERS,
       parserThreads: c.DOCUPOD_INGEST_PARSER_THREADS,
       maxAttempts: c.DOCUPOD_INGEST_MAX_ATTEMPTS,
+      jobLeaseMs: c.DOCUPOD_JOB_LEASE,
       limits: {
         maxBytes: c.DOCUPOD_INGEST_MAX_BYTES,
         maxPages: c.DOCUPOD_INGEST_MAX_PAGES,

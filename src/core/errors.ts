@@ -72,3 +72,21 @@ export const fail = {
 export function isDocupodError(err: unknown): err is DocupodError {
   return err instanceof DocupodError;
 }
+
+// SQLSTATE classes and driver messages that mean "the database is not reachable right now" (a restart, a failover,
+// a network cut), not a bug: 08 connection exception, 57P01-57P03 admin/crash shutdown and cannot-connect-now.
+const DB_UNAVAILABLE_CODES = /^(08...|57P0[123]|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND)$/;
+const DB_UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|not queryable|the database system is (starting up|shutting down)/i;
+
+/**
+ * A lost or refused database connection as a 503 with Retry-After (the caller may simply try again; the pool
+ * reconnects by itself), or undefined for any other error. Looks through `cause` (the query layer wraps driver errors).
+ */
+export function databaseUnavailable(err: unknown): DocupodError | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if ((typeof code === 'string' && DB_UNAVAILABLE_CODES.test(code)) || (typeof message === 'string' && DB_UNAVAILABLE_MESSAGES.test(message)))
+      return new DocupodError(Problems.unavailable, 'the database is not reachable right now (restarting or failing over); try again shortly', { retryAfter: 2 }, { cause: err });
+  }
+  return undefined;
+}

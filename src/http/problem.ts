@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { DocupodError, Problems, type ProblemExtras, type ProblemType } from '../core/errors.js';
+import { databaseUnavailable, DocupodError, Problems, type ProblemExtras, type ProblemType } from '../core/errors.js';
 
 // The one place errors become responses: RFC 9457 problem+json, `instance` = request id, never a stack trace.
 
@@ -100,6 +100,11 @@ export function installProblemHandler(app: FastifyInstance): void {
     if (mapped) {
       request.log.warn({ code: fe.code, detail: mapped.detail }, 'request rejected');
       return sendProblem(reply, mapped.problem, mapped.detail);
+    }
+    const db = databaseUnavailable(error);
+    if (db) {
+      request.log.warn({ err: (error as Error).message }, 'database unavailable');
+      return sendProblem(reply, db.problem, db.message, db.extra);
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, Problems.internal, 'internal error');

@@ -83,3 +83,31 @@ describe('per-request hooks', () => {
     expect(lines.filter((l) => l.msg === 'request')).toHaveLength(0);
   });
 });
+
+describe('/readyz', () => {
+  const serve = (readiness: () => Promise<true | string>, degraded: () => Promise<Record<string, string>>) =>
+    buildServer({ log: pino({ level: 'silent' }), metrics: createMetricsRegistry({ defaultMetrics: false }), bodyLimit: 1 << 20, corsOrigins: [], trustProxy: false, version: 'test', readiness, degraded });
+
+  it('stays 200 when only a remote role is down, naming it (degraded)', async () => {
+    const a = await serve(async () => true, async () => ({ retrieval: 'the retrieval role at http://r did not answer: fetch failed' }));
+    const res = await a.inject({ url: '/readyz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'degraded', checks: { retrieval: 'the retrieval role at http://r did not answer: fetch failed' } });
+    await a.close();
+  });
+
+  it('answers 503 problem+json when its own database is down, with the remote checks too', async () => {
+    const a = await serve(async () => 'database: connection refused', async () => ({ chat: 'down' }));
+    const res = await a.inject({ url: '/readyz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 503, detail: 'database: connection refused', checks: { chat: 'down' } });
+    await a.close();
+  });
+
+  it('says ready when nothing fails', async () => {
+    const a = await serve(async () => true, async () => ({}));
+    expect((await a.inject({ url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    await a.close();
+  });
+});

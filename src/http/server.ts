@@ -30,6 +30,8 @@ export interface ServerOptions {
   version: string;
   /** Readiness: resolves true, or a reason string when a dependency does not answer. */
   readiness: () => Promise<true | string>;
+  /** Remote dependencies that fail without making this process unready (name → reason); shown by /readyz. */
+  degraded?: () => Promise<Record<string, string>>;
   /** Liveness only fails when the process should be restarted. */
   exposeDocs?: boolean;
   /** /metrics on this server (false when DOCUPOD_METRICS_PORT gives it a listener of its own), and its token. */
@@ -141,8 +143,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     const ready = await opts.readiness().catch((err: Error) => `readiness check failed: ${err.message}`);
-    if (ready === true) return { status: 'ready' };
-    return sendProblem(reply, Problems.unavailable, ready);
+    const checks = await (opts.degraded?.() ?? Promise.resolve({})).catch((err: Error) => ({ degraded: err.message }));
+    const failing = Object.keys(checks).length > 0;
+    // Unready only for this process's own hard dependencies (its database); a remote role that is down is named in a
+    // 200 answer, so probes keep the pod in its Service while the requests that need that role fail fast with 503.
+    if (ready === true) return failing ? { status: 'degraded', checks } : { status: 'ready' };
+    return sendProblem(reply, Problems.unavailable, ready, failing ? { checks } : {});
   });
   if (opts.serveMetrics !== false) await app.register(metricsEndpoint, { registry: opts.metrics, token: opts.metricsToken });
 

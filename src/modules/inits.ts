@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { inProcessClient, type ClientOf, type Contract } from '../http/contract.js';
+import { defineContract, httpClient, inProcessClient, type ClientOf, type Contract } from '../http/contract.js';
+import { statusMethod } from '../core/role-status.js';
 import { mountInternalApi, surface } from '../http/internal-api.js';
 import { buildServer } from '../http/server.js';
 import { openDatabase, redactUrl, type Database } from '../storage/database.js';
@@ -90,6 +91,7 @@ const initHttp: Init = async (ctx) => {
     requestTimeoutMs: http.requestTimeoutMs,
     version: ctx.version,
     readiness: () => ctx.ready(),
+    degraded: () => ctx.degraded(),
     serveMetrics: ctx.config.observability.metricsPort === undefined,
     metricsToken: ctx.config.observability.metricsToken,
   });
@@ -139,6 +141,17 @@ function clientInit<C>(role: RoleName, urlVar: string, url: (ctx: ModuleContext)
           `run it in this process (--role ${ctx.config.roles},${role}) or set ${urlVar} to where it runs`,
       );
     const client = make(u, ctx.config.auth.internalToken);
+    // A remote role is a soft dependency (ModuleContext.degraded): asked for its own status with a short timeout, so
+    // a probe (kubelet's default timeout is 1 s) answers in time even when that role hangs.
+    const status = httpClient(defineContract(role, { status: statusMethod }), u, { token: ctx.config.auth.internalToken, timeoutMs: 700 });
+    ctx.addReadiness(
+      role,
+      async () => {
+        const s = await status.status({}).catch((err: Error) => ({ ready: false, detail: err.message }));
+        return s.ready ? true : (s.detail ?? `the ${role} role at ${u} is not ready`);
+      },
+      { soft: true },
+    );
     return client;
   };
 }
@@ -188,7 +201,7 @@ export const inits: Record<ModuleName, Init> = {
     return new LocalBlobStore(blobs.dir);
   },
   [M.jobs]: async (ctx): Promise<JobQueue> => {
-    const queue = new JobQueue({ db: ctx.get<Database>(M.db).db, log: ctx.log.child({ module: 'jobs' }), metrics: ctx.metrics });
+    const queue = new JobQueue({ db: ctx.get<Database>(M.db).db, log: ctx.log.child({ module: 'jobs' }), metrics: ctx.metrics, leaseMs: ctx.config.ingest.jobLeaseMs });
     ctx.onStop(() => queue.stop());
     return queue;
   },
@@ -249,6 +262,7 @@ export const inits: Record<ModuleName, Init> = {
       metrics: ctx.metrics,
       version: ctx.version,
       k: ctx.config.chat.k,
+      maxStreams: ctx.config.chat.maxStreams,
       onUsageFlushError: (err) => ctx.log.error({ err, module: 'chat' }, 'writing token usage failed; retrying on the next flush'),
       ready: async () => {
         const db = await databaseReady(ctx)();

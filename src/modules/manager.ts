@@ -19,10 +19,19 @@ export interface ModuleContext {
   get<T>(name: ModuleName): T;
   /** Registers cleanup; run in reverse order of registration on shutdown. */
   onStop(fn: () => Promise<void> | void): void;
-  /** Registers a readiness probe (true, or the reason it is not ready). */
-  addReadiness(name: string, check: () => Promise<true | string>): void;
+  /**
+   * Registers a readiness probe (true, or the reason it is not ready). `soft`: a remote role this process calls; its
+   * failure is reported by degraded() but does not make this process unready (see degraded()).
+   */
+  addReadiness(name: string, check: () => Promise<true | string>, opts?: { soft?: boolean }): void;
   /** Aggregated readiness: "starting" until every module started, then every registered check. */
   ready(): Promise<true | string>;
+  /**
+   * The failing soft checks, by name. A gateway pod is not restarted or pulled from its Service because retrieval is
+   * down: that would take sign-in and documents down with it, and no pod of it could do better. /readyz stays 200
+   * and names them (README "What runs where").
+   */
+  degraded(): Promise<Record<string, string>>;
 }
 
 export type Init = (ctx: ModuleContext) => Promise<unknown>;
@@ -31,6 +40,7 @@ export interface RunningModules {
   order: ModuleName[];
   get<T>(name: ModuleName): T;
   ready(): Promise<true | string>;
+  degraded(): Promise<Record<string, string>>;
   markStopping(): void;
   stop(): Promise<void>;
 }
@@ -47,6 +57,7 @@ export async function startModules(
   const values = new Map<ModuleName, unknown>();
   const stops: Array<{ name: string; fn: () => Promise<void> | void }> = [];
   const checks: Array<{ name: string; check: () => Promise<true | string> }> = [];
+  const softChecks: Array<{ name: string; check: () => Promise<true | string> }> = [];
   let current = '';
   let started = false;
   let stopping = false;
@@ -64,6 +75,12 @@ export async function startModules(
     return failing.length === 0 ? true : failing.join('; ');
   };
 
+  const degraded = async (): Promise<Record<string, string>> => {
+    if (!started || stopping) return {};
+    const results = await Promise.all(softChecks.map(async ({ name, check }) => [name, await check().catch((err: Error) => err.message)] as const));
+    return Object.fromEntries(results.filter((r): r is readonly [string, string] => r[1] !== true));
+  };
+
   const ctx: ModuleContext = {
     ...base,
     active,
@@ -73,8 +90,9 @@ export async function startModules(
       return values.get(n) as T;
     },
     onStop: (fn) => stops.push({ name: current, fn }),
-    addReadiness: (name, check) => checks.push({ name, check }),
+    addReadiness: (name, check, opts) => (opts?.soft ? softChecks : checks).push({ name, check }),
     ready,
+    degraded,
   };
 
   const stop = async () => {
@@ -106,6 +124,7 @@ export async function startModules(
     order,
     get: <T>(n: ModuleName) => values.get(n) as T,
     ready,
+    degraded,
     /** Report not-ready first (SIGTERM handling waits a delay after this), then stop. */
     markStopping: () => {
       stopping = true;

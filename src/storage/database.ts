@@ -147,6 +147,14 @@ async function openPostgres(url: string, poolMax: number, log: DatabaseLog | und
   pool.on('error', (err) =>
     log?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'an idle database connection was lost; the pool replaces it'),
   );
+  // A client checked out of the pool (a transaction, the migration lock) has no pool listener while it is out, and a
+  // lost connection then emits 'error' on the client itself: unheard, that killed the process (retrieval died on a
+  // Postgres restart in test/stack/faults.test.ts). While out, a client has this listener instead; the failed query
+  // still rejects, and the pool discards the dead client when it comes back.
+  const inUseLost = (err: Error) =>
+    log?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'a database connection in use was lost; its query fails and the pool replaces it');
+  pool.on('acquire', (client) => client.on('error', inUseLost));
+  pool.on('release', (_err, client) => client.off('error', inUseLost));
   const db = drizzle(pool, { schema }) as unknown as Db;
   const database: Database = {
     db,

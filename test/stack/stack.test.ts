@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { k8sTools, run } from '../deploy/tools.js';
 import { writeTinyBert } from '../fixtures/tiny-bert.js';
 import { readmeJourney } from '../journeys/readme-journey.js';
+import { scratchDir, tailLogs } from './helpers.js';
 // @ts-expect-error -- a plain ESM script (deploy/local/stack.mjs), no type declarations
 import { alive, missingBinaries, nginxLocations, readRoutes } from '../../deploy/local/stack.mjs';
 import { exportedSeriesNames, shippedExpressions, unknownMetrics } from './promql.js';
@@ -98,12 +98,6 @@ async function cleanUp(stack: RunningStack | undefined, dir: string) {
   }
   spawnSync(process.execPath, ['deploy/local/stack.mjs', '--down', '--dir', dir], { cwd: ROOT });
   rmSync(path.dirname(dir), { recursive: true, force: true });
-}
-
-function scratchDir(): string {
-  const parent = mkdtempSync(path.join(os.tmpdir(), 'docupod-stack-test-'));
-  chmodSync(parent, 0o755); // run as root, the cluster belongs to the postgres user, who must reach it
-  return path.join(parent, 'stack');
 }
 
 describe.skipIf(missing.length > 0)('npm run stack', () => {
@@ -334,12 +328,3 @@ describe.skipIf(missing.length > 0)('npm run stack with an embedder, then Ctrl-C
     expect(existsSync(dir)).toBe(false);
   }, 90_000);
 });
-
-function tailLogs(dir: string): string {
-  const out: string[] = [];
-  for (const name of ['gateway', 'chat-1', 'chat-2', 'ingest-1', 'ingest-2', 'retrieval', 'models', 'nginx-error']) {
-    const f = path.join(dir, 'logs', `${name}.log`);
-    if (existsSync(f)) out.push(`--- ${name}\n${readFileSync(f, 'utf8').split('\n').slice(-15).join('\n')}`);
-  }
-  return out.join('\n');
-}

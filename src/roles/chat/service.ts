@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, count, desc, eq, gte, inArray, sql } from 'drizzle-orm';
-import { DocupodError, Problems, fail } from '../../core/errors.js';
+import { databaseUnavailable, DocupodError, Problems, fail } from '../../core/errors.js';
 import { roleStatus } from '../../core/role-status.js';
 import { toStorableText, truncateText } from '../../core/storable-text.js';
 import { complete, type Llm, type LlmMessage } from '../../adapters/llm/llm.js';
@@ -17,6 +17,7 @@ import type { AnswerResult, ChatContract, ChatEvent, Citation, GenerateResult, Q
 import { AnswerInput, GenerateInput, SendMessageInput } from './contract.js';
 import type { z } from 'zod';
 import { UsageBuffer } from './usage.js';
+import { StreamAdmission } from './admission.js';
 
 export interface ChatDeps {
   db: Db;
@@ -30,6 +31,8 @@ export interface ChatDeps {
   ready: () => Promise<true | string>;
   /** Chunks retrieved per question. */
   k?: number;
+  /** Answers generated at once by this process (DOCUPOD_CHAT_MAX_STREAMS); beyond it 503 with Retry-After. */
+  maxStreams?: number;
   /** How often buffered token usage is written (default 1000 ms); see usage.ts. */
   usageFlushMs?: number;
   /** Where a failed usage flush is reported (it is retried on the next one). */
@@ -56,6 +59,7 @@ export function createChatService(deps: ChatDeps): ChatService {
   const { db, llm } = deps;
   const m = metrics(deps.metrics);
   const usageBuffer = new UsageBuffer(db, { flushMs: deps.usageFlushMs, onError: deps.onUsageFlushError });
+  const admission = new StreamAdmission(deps.maxStreams ?? 200);
 
   // ── quotas ─────────────────────────────────────────────────────────────────────────────────────────────────────
   const quotaCache = new Map<string, { at: number; q: Quota }>();
@@ -230,6 +234,11 @@ export function createChatService(deps: ChatDeps): ChatService {
   // Guarded itself (a try around the body) rather than through guarded(): on a pass-through stream every token went
   // through that extra generator, one more await per token at thousands of concurrent streams.
   async function* generateStream(input: z.output<typeof GenerateInput>, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+    const slot = admit('generate', signal); // here rather than through admitted(): see above
+    if (typeof slot !== 'function') {
+      if (slot) yield slot;
+      return;
+    }
     try {
       await checkLimits(undefined, input.keyId);
       const t0 = performance.now();
@@ -251,13 +260,15 @@ export function createChatService(deps: ChatDeps): ChatService {
     } catch (err) {
       const ev = errorEvent('generate', err, signal);
       if (ev) yield ev;
+    } finally {
+      slot();
     }
   }
 
   /** A failure as the one `error` event that ends a stream cleanly; none when the caller went away. */
   const errorEvent = (method: StreamMethod, err: unknown, signal?: AbortSignal): ChatEvent | undefined => {
     if (signal?.aborted) return undefined;
-    const e = err instanceof DocupodError ? err : new DocupodError(Problems.internal, 'internal error', {}, { cause: err });
+    const e = err instanceof DocupodError ? err : (databaseUnavailable(err) ?? new DocupodError(Problems.internal, 'internal error', {}, { cause: err }));
     m.errors.inc({ method, status: String(e.status) });
     const detail = e.problem.status >= 500 && !e.problem.expected ? 'internal error' : e.message;
     return { type: 'error', problem: { type: e.problem.type, title: e.problem.title, status: e.problem.status, detail, ...(e.extra.retryAfter !== undefined ? { retryAfter: e.extra.retryAfter } : {}) } };
@@ -273,12 +284,39 @@ export function createChatService(deps: ChatDeps): ChatService {
     }
   }
 
+  /**
+   * Every answer holds one of the process's slots from its first step to its end (finished, failed or cancelled);
+   * without a free slot the stream's first and only event is the 503, before any database or model work.
+   * Returns the slot's release, or that refusal.
+   */
+  const admit = (method: StreamMethod, signal?: AbortSignal): (() => void) | ChatEvent | undefined => {
+    try {
+      return admission.enter();
+    } catch (err) {
+      m.limited.inc({ limit: 'streams' });
+      return errorEvent(method, err, signal);
+    }
+  };
+
+  async function* admitted(method: StreamMethod, run: AsyncGenerator<ChatEvent>, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+    const slot = admit(method, signal);
+    if (typeof slot !== 'function') {
+      if (slot) yield slot;
+      return;
+    }
+    try {
+      yield* run;
+    } finally {
+      slot();
+    }
+  }
+
   const stream = (method: StreamMethod, raw: unknown, signal?: AbortSignal): AsyncGenerator<ChatEvent> => {
     switch (method) {
       case 'sendMessage':
-        return guarded(method, sendMessageStream(parse(SendMessageInput, raw), signal), signal);
+        return admitted(method, guarded(method, sendMessageStream(parse(SendMessageInput, raw), signal), signal), signal);
       case 'answer':
-        return guarded(method, answerStream(parse(AnswerInput, raw), signal), signal);
+        return admitted(method, guarded(method, answerStream(parse(AnswerInput, raw), signal), signal), signal);
       case 'generate':
         return generateStream(parse(GenerateInput, raw), signal);
       default:
@@ -446,7 +484,7 @@ function metrics(registry: Registry) {
     ttft: metric(registry, 'docupod_llm_time_to_first_token_seconds', () => new Histogram({ name: 'docupod_llm_time_to_first_token_seconds', help: 'Time from the request to the first answer token, by LLM provider (includes retrieval)', labelNames: ['provider'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
     tps: metric(registry, 'docupod_llm_tokens_per_second', () => new Histogram({ name: 'docupod_llm_tokens_per_second', help: 'Answer tokens per second after the first token, by LLM provider', labelNames: ['provider'] as const, buckets: [1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000], registers: [registry] })),
     tokens: metric(registry, 'docupod_llm_tokens_total', () => new Counter({ name: 'docupod_llm_tokens_total', help: 'LLM tokens used, by LLM provider and direction (prompt or completion)', labelNames: ['provider', 'direction'] as const, registers: [registry] })),
-    limited: metric(registry, 'docupod_chat_limited_total', () => new Counter({ name: 'docupod_chat_limited_total', help: 'Chat requests refused by a quota', labelNames: ['limit'] as const, registers: [registry] })),
+    limited: metric(registry, 'docupod_chat_limited_total', () => new Counter({ name: 'docupod_chat_limited_total', help: 'Chat requests refused by a quota or the per-process stream limit (limit="streams")', labelNames: ['limit'] as const, registers: [registry] })),
     errors: metric(registry, 'docupod_chat_errors_total', () => new Counter({ name: 'docupod_chat_errors_total', help: 'Chat answers that ended in an error, by method and status', labelNames: ['method', 'status'] as const, registers: [registry] })),
   };
 }

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DocupodError } from '../../../core/errors.js';
+import { databaseUnavailable, DocupodError } from '../../../core/errors.js';
 import type { Database } from '../../../storage/database.js';
 import type { AnswerResult, ChatClient, ChatEvent, GenerateResult } from '../../chat/contract.js';
 import { WorkspacesRepo } from '../workspaces/repository.js';
@@ -70,7 +70,8 @@ export const openAiRoutes: FastifyPluginAsync<{ auth: AuthService; chat: ChatCli
   const workspaces = new WorkspacesRepo(opts.db.db);
   app.addHook('onRequest', authenticate(opts.auth));
 
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((raw: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const error = databaseUnavailable(raw) ?? raw; // a lost database connection: 503 with Retry-After, as on /api
     if (error instanceof DocupodError) {
       request.log[error.problem.expected ? 'warn' : 'error']({ problem: error.problem.type, detail: error.message }, 'request failed');
       const detail = error.status >= 500 && !error.problem.expected ? 'internal error' : error.message;
