@@ -47,12 +47,29 @@ export function readRoutes() {
 
 /** A port the OS says is free on 127.0.0.1 (listen on 0, close). */
 export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+  return freePorts(1).then(([port]) => port);
+}
+
+/** n distinct free ports: all are held open until the last is found, so the OS cannot hand out one twice. */
+export async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+// Ports are found free, closed, and bound by the processes seconds later. Two stacks starting at once (the test files
+// run in parallel) could be handed the same closed port in between, and one stack's nginx would then ask another
+// stack's process. One machine-wide lock from the first port found to the last one bound keeps their starts apart.
+const PORTS_LOCK = path.join(os.tmpdir(), 'docupod-stack-ports');
+async function lockPorts() {
+  const { default: lockfile } = await import('proper-lockfile');
+  fs.mkdirSync(PORTS_LOCK, { recursive: true });
+  return lockfile.lock(PORTS_LOCK, { realpath: false, stale: 30_000, retries: { retries: 1_000, minTimeout: 100, maxTimeout: 500 } });
 }
 
 /** nginx locations for the chart's Ingress table (Prefix = the path and everything under it, Exact = the path). */
@@ -264,6 +281,7 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
   const save = () => fs.writeFileSync(path.join(dir, STATE), JSON.stringify(state, null, 2));
   save();
   let stopping = false;
+  let unlockPorts = async () => {};
   const stop = async () => {
     stopping = true;
     await down(dir, { keep: true, log });
@@ -278,7 +296,8 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
       const [cmd, args] = asPostgres('test', ['-w', pgData]);
       if (spawnSync(cmd, args).status !== 0) throw new Error(`the postgres user cannot reach ${pgData}: every directory above it must be searchable by others (chmod o+x), or pick another --dir`);
     }
-    const pgPort = await freePort();
+    unlockPorts = await lockPorts();
+    const [pgPort, publicPort, internalPort, promPort, ...rolePorts] = await freePorts(4 + 2 * processes.length);
     const pgLog = path.join(dir, 'logs/postgres.log');
     fs.writeFileSync(pgLog, '');
     if (isRoot) run('chown', ['postgres:postgres', pgLog]);
@@ -302,12 +321,9 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
     fs.writeFileSync(tokenFile, metricsToken, { mode: 0o600 });
 
     const ports = {};
-    for (const p of processes) ports[p.name] = { http: await freePort(), metrics: await freePort() };
+    processes.forEach((p, i) => (ports[p.name] = { http: rolePorts[2 * i], metrics: rolePorts[2 * i + 1] }));
     state.ports = ports; // each process's HTTP and metrics port (tests scrape /metrics, benchmarks bypass nginx)
     save();
-    const publicPort = await freePort();
-    const internalPort = await freePort();
-    const promPort = await freePort();
     const internalUrl = `http://127.0.0.1:${internalPort}`;
     const roleUrl = (role) => (BALANCED.includes(role) ? internalUrl : `http://127.0.0.1:${ports[processes.find((p) => p.role === role).name].http}`);
     const modelsRepository = path.join(dir, 'models');
@@ -386,6 +402,8 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
     ]);
     state.startMs = Date.now() - t0;
     save();
+    await unlockPorts();
+    unlockPorts = async () => {};
     // For fault tests (test/stack/faults.test.ts): start a role's process again exactly as before (same port, env
     // and log), and restart the cluster the way an operator would. Neither touches the other processes.
     const respawn = async (name) => {
@@ -407,6 +425,7 @@ export async function up({ dir = DEFAULT_DIR, scrapeInterval = '5s', env = {}, r
       });
     return { ...state, databaseUrl, ports, stop, respawn, restartPostgres };
   } catch (err) {
+    await unlockPorts().catch(() => {});
     await stop();
     throw err;
   }
