@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOL_NAMES } from '../src/roles/gateway/mcp/tools.js';
 import { as, createKey, createWorkspace, signup, type Session } from './fixtures/auth.js';
@@ -197,7 +197,8 @@ describe('MCP over Streamable HTTP', () => {
     for (const [name, args] of hostile) {
       const outcome = await client.callTool({ name, arguments: args }).then(
         (r) => ({ isError: (r as CallToolResult).isError, message: text(r) }),
-        (err: Error & { code?: number }) => ({ isError: true, message: `${err.code}: ${err.message}` }),
+        // Thrown: only as a JSON-RPC error of the protocol (McpError), never a failed HTTP exchange.
+        (err: Error & { code?: number }) => ({ isError: err instanceof McpError, message: `${err.code}: ${err.message}` }),
       );
       expect(outcome.isError, `${name} ${JSON.stringify(args).slice(0, 80)}`).toBe(true);
       expect(outcome.message).not.toMatch(/internal error|\n\s+at /);
@@ -236,17 +237,21 @@ describe('MCP over Streamable HTTP', () => {
 
 describe('MCP over stdio (docupod mcp)', () => {
   it('serves the same tools through the built bin/docupod.js, with --workspace as the default workspace', async () => {
+    // A key for two workspaces: a search that names none needs the default --workspace gives.
+    await createWorkspace(s.app, owner, 'Notes');
+    const twoKey = await createKey(s.app, owner, { name: 'desktop', workspaces: ['handbook', 'notes'] });
     const client = new Client({ name: 'docupod-stdio-test', version: '1.0.0' });
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: [path.join(ROOT, 'bin/docupod.js'), 'mcp', '--workspace', 'handbook', '--url', base, '--api-key', handbookKey.key],
+      args: [path.join(ROOT, 'bin/docupod.js'), 'mcp', '--workspace', 'handbook', '--url', base, '--api-key', twoKey.key],
       stderr: 'pipe',
       env: { PATH: process.env.PATH ?? '' },
     });
     await client.connect(transport);
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
     const found = (await client.callTool({ name: 'search', arguments: { query: 'deploys tuesdays' } })) as CallToolResult;
-    expect((found.structuredContent as { workspace: string; results: Array<{ snippet: string }> }).results[0]!.snippet).toMatch(/Tuesdays/);
+    expect(found.structuredContent).toMatchObject({ workspace: 'handbook' });
+    expect((found.structuredContent as { results: Array<{ snippet: string }> }).results[0]!.snippet).toMatch(/Tuesdays/);
     const hidden = (await client.callTool({ name: 'list_documents', arguments: { workspace: 'secret' } })) as CallToolResult;
     expect(text(hidden)).toBe('Not found: workspace secret not found');
     await client.close();
