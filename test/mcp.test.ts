@@ -165,6 +165,19 @@ describe('MCP over Streamable HTTP', () => {
     expect(bare.headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
 
+  it('counts ask against the same quotas as chat: a key over its requests per minute gets a rate-limit error', async () => {
+    const key = await createKey(s.app, owner, { name: 'limited agent', workspaces: ['handbook'] });
+    const put = await as(s.app, owner)({ method: 'PUT', url: `/api/quotas/keys/${key.id}`, payload: { requestsPerMinute: 1 } });
+    expect(put.statusCode, put.body).toBe(200);
+    const client = await connect(key.key);
+    const ask = () => client.callTool({ name: 'ask', arguments: { question: 'When do deploys go out?' } }) as Promise<CallToolResult>;
+    expect((await ask()).isError).toBeFalsy();
+    const refused = await ask();
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toMatch(/^Too many requests: this API key may make 1 chat requests per minute/);
+    await client.close();
+  });
+
   it('answers hostile arguments with MCP errors, never a crash, and keeps serving', async () => {
     const client = await connect(handbookKey.key);
     const hostile: Array<[string, Record<string, unknown>]> = [
