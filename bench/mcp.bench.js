@@ -32,7 +32,7 @@ export async function run() {
     const { key } = await api(base, 'POST', '/api/keys', { token: session.accessToken, body: { name: 'bench' } });
 
     const files = corpusFiles().slice(0, FILES);
-    const form = new FormData();
+    const form = new globalThis.FormData();
     for (const f of files) form.append('file', new Blob([f.bytes]), f.name);
     const t0 = performance.now();
     const up = await fetch(`${base}/api/workspaces/${ws.slug}/documents`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });

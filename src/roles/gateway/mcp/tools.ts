@@ -80,8 +80,6 @@ export function stitch(chunks: ChunkInfo[]): string {
   return out;
 }
 
-const json = (v: unknown) => JSON.stringify(v, null, 1);
-
 /**
  * An McpServer for one request of one caller (stateless transport: see routes.ts). Each tool checks the workspace
  * itself, with the caller's principal, before calling a service.
