@@ -1,4 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -268,6 +271,30 @@ describe('MCP over stdio (docupod mcp)', () => {
     const hidden = (await client.callTool({ name: 'list_documents', arguments: { workspace: 'secret' } })) as CallToolResult;
     expect(text(hidden)).toBe('Not found: workspace secret not found');
     await client.close();
+  });
+
+  // The desktop setup: no server running, `docupod mcp` opens the local data directory itself (as every command does
+  // when nobody serves it). Runs once: the child uses embedded PGlite whatever database the suite runs on.
+  it.skipIf(Boolean(process.env.DOCUPOD_TEST_DATABASE_URL))('serves the local data directory when no server runs on it, and leaves it free when stdin closes', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'docupod-mcp-'));
+    const env = { PATH: process.env.PATH ?? '', DOCUPOD_DATA_DIR: path.join(dir, 'data'), DOCUPOD_INGEST_PARSER_THREADS: '1' };
+    try {
+      writeFileSync(path.join(dir, 'runbook.md'), '# Runbook\n\n## Restores\n\nA restore from backup takes about forty minutes.\n');
+      await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/docupod.js'), 'ingest', path.join(dir, 'runbook.md'), '--workspace', 'ops'], { env });
+      const client = new Client({ name: 'docupod-desktop-test', version: '1.0.0' });
+      const transport = new StdioClientTransport({ command: process.execPath, args: [path.join(ROOT, 'bin/docupod.js'), 'mcp', '--workspace', 'ops'], env, stderr: 'pipe' });
+      await client.connect(transport);
+      const found = (await client.callTool({ name: 'search', arguments: { query: 'how long does a restore take' } })) as CallToolResult;
+      expect(text(found)).toMatch(/runbook\.md › Restores[\s\S]*forty minutes/);
+      // While it runs it announces its server, as any command that opened the directory does (other commands use it).
+      expect(existsSync(path.join(dir, 'data', 'server.json'))).toBe(true);
+      await client.close();
+      // Closed: the server it started is stopped and withdrawn, the directory free for the next command.
+      for (let i = 0; i < 100 && existsSync(path.join(dir, 'data', 'server.json')); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(path.join(dir, 'data', 'server.json'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start with a workspace the key cannot reach, saying so on stderr', async () => {

@@ -15,6 +15,20 @@ interface McpCommandOptions extends ConnectionOptions {
   workspace?: string;
 }
 
+/** The server's own words for a failed exchange (its problem+json detail), with a hint for a refused key. */
+function describe(err: Error): string {
+  const problem = /(\{.*\})\s*$/s.exec(err.message)?.[1];
+  let detail = err.message;
+  let status: number | undefined;
+  try {
+    const p = problem ? (JSON.parse(problem) as { detail?: string; status?: number }) : undefined;
+    if (p?.detail) [detail, status] = [p.detail, p.status];
+  } catch {
+    /* not problem+json: keep the message */
+  }
+  return status === 401 ? `${detail} (check --api-key / DOCUPOD_API_KEY)` : detail;
+}
+
 const isRequest = (m: JSONRPCMessage): m is JSONRPCMessage & { id: string | number; method: string } => 'method' in m && 'id' in m;
 
 export async function mcpCommand(opts: McpCommandOptions): Promise<void> {
@@ -40,8 +54,9 @@ export async function mcpCommand(opts: McpCommandOptions): Promise<void> {
     if (isRequest(message) && message.method === 'initialize') initializing.add(message.id);
     upstream.send(message).catch((err: Error) => {
       // The server never answered (unreachable, 401, 413…): the agent still gets an answer to its request.
-      if (isRequest(message)) void local.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `docupod: ${err.message}` } });
-      else process.stderr.write(`docupod mcp: ${err.message}\n`);
+      const why = describe(err);
+      process.stderr.write(`docupod mcp: ${why}\n`);
+      if (isRequest(message)) void local.send({ jsonrpc: '2.0', id: message.id, error: { code: -32603, message: `docupod: ${why}` } });
     });
   };
   upstream.onmessage = (message) => {
@@ -52,7 +67,8 @@ export async function mcpCommand(opts: McpCommandOptions): Promise<void> {
     }
     void local.send(message);
   };
-  upstream.onerror = (err) => process.stderr.write(`docupod mcp: ${err.message}\n`);
+  // Every failure of a POST also rejects its send() above, which reports it once; stateless, there is no other stream.
+  upstream.onerror = () => {};
   local.onerror = (err) => process.stderr.write(`docupod mcp: ${err.message}\n`);
 
   await upstream.start();
