@@ -82,6 +82,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, o
         signal: ac.signal,
         requestId: String(request.id),
         log: request.log as unknown as Logger,
+        span: request.span,
+        onWorkspace: (id) => {
+          request.workspaceId = id;
+        },
       });
       const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       await server.connect(transport);

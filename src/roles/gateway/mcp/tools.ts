@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { DocupodError, fail } from '../../../core/errors.js';
@@ -24,6 +25,10 @@ export interface McpCaller {
   signal: AbortSignal;
   requestId: string;
   log: Logger;
+  /** The HTTP request's span: each tool call is a child span of it. */
+  span?: Span;
+  /** Tells the access log which workspace the call read (as requireWorkspace does for /api routes). */
+  onWorkspace?: (workspaceId: string) => void;
 }
 
 export interface McpDeps {
@@ -47,6 +52,7 @@ const Workspace = z
 const DocumentId = z.uuid().describe('Document id, as search results, citations and list_documents give it');
 
 const SNIPPET_CHARS = 320;
+const tracer = trace.getTracer('docupod');
 
 /** A short passage of `text` around the first query term it contains (whole words, ellipses where cut). */
 export function snippet(text: string, query: string, max = SNIPPET_CHARS): string {
@@ -99,7 +105,10 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
     const wanted = ref ?? caller.defaultWorkspace;
     if (wanted === undefined) {
       const all = await deps.auth.memberships(caller.principal);
-      if (all.length === 1) return all[0]!;
+      if (all.length === 1) {
+        caller.onWorkspace?.(all[0]!.workspace.id);
+        return all[0]!;
+      }
       throw fail.badRequest(
         all.length === 0
           ? 'you can reach no workspace yet: create one and add documents first'
@@ -109,6 +118,7 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
     const access = await deps.auth.workspaceAccess(caller.principal, wanted);
     // The same words as the HTTP API's 404, whether the workspace does not exist or is not yours to see.
     if (!access) throw fail.notFound(`workspace ${wanted}`);
+    caller.onWorkspace?.(access.workspace.id);
     return access;
   };
 
@@ -117,10 +127,12 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
     <A>(name: ToolName, fn: (args: A) => Promise<CallToolResult>) =>
     async (args: A): Promise<CallToolResult> => {
       const end = deps.metrics.duration.startTimer({ tool: name });
+      const span = tracer.startSpan(`mcp ${name}`, { attributes: { 'docupod.mcp.tool': name } }, caller.span ? trace.setSpan(context.active(), caller.span) : undefined);
       try {
         return await fn(args);
       } catch (err) {
         deps.metrics.errors.inc({ tool: name });
+        span.setStatus({ code: SpanStatusCode.ERROR });
         if (err instanceof DocupodError && (err.problem.expected || err.status < 500)) {
           caller.log.warn({ tool: name, problem: err.problem.type, detail: err.message }, 'mcp tool failed');
           return { isError: true, content: [{ type: 'text', text: `${err.problem.title}: ${err.message}` }] };
@@ -129,6 +141,7 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
         return { isError: true, content: [{ type: 'text', text: `internal error (request ${caller.requestId})` }] };
       } finally {
         end();
+        span.end();
       }
     };
 
