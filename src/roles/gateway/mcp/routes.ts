@@ -19,8 +19,8 @@ import { buildMcpServer } from './tools.js';
 // replicas behind an ingress without sticky sessions, and docupod's tools keep no conversation state, so a session
 // (Mcp-Session-Id) would only pin clients to one pod. It also means each request is authenticated on its own: a
 // revoked key stops working on the next call, not at the end of a session. Without sessions there is no standalone
-// GET event stream and nothing to DELETE (both 405); responses to a POST still stream (text/event-stream), which
-// carries `ask`'s progress notifications. The old HTTP+SSE transport (protocol 2024-11-05) needs server-side
+// GET event stream and nothing to DELETE (both 405). A POST is answered with one JSON body, or with an event stream
+// when the call asks for progress (a tools/call with a progress token: `ask` streams its tokens that way). The old HTTP+SSE transport (protocol 2024-11-05) needs server-side
 // sessions and is not offered.
 
 export interface McpRoutesOptions {
@@ -39,6 +39,15 @@ function jsonRpcId(body: unknown): string | number | null {
     if (typeof id === 'string' || typeof id === 'number') return id;
   }
   return null;
+}
+
+/** Whether a request may be answered with progress notifications first: a tools/call carrying a progress token. */
+function streamsProgress(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => {
+    const params = (m as { method?: unknown; params?: { _meta?: { progressToken?: unknown } } } | null)?.params;
+    return (m as { method?: unknown } | null)?.method === 'tools/call' && params?._meta?.progressToken !== undefined;
+  });
 }
 
 export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, opts) => {
@@ -87,7 +96,9 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, o
           request.workspaceId = id;
         },
       });
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      // One JSON body unless the call may send notifications before its result (ask with a progress token): an event
+      // stream costs a few milliseconds per call that nothing would use.
+      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !streamsProgress(request.body) });
       await server.connect(transport);
       const headers = new Headers();
       for (const [k, v] of Object.entries(request.headers)) if (typeof v === 'string') headers.set(k, v);
