@@ -252,14 +252,14 @@ describe('MCP over Streamable HTTP', () => {
 });
 
 describe('MCP over stdio (docupod mcp)', () => {
-  it('serves the same tools through the built bin/docupod.js, with --workspace as the default workspace', async () => {
+  it('serves the same tools through the built bin/docupod.js, with --workspace (a name or slug, as other commands take it) as the default workspace', async () => {
     // A key for two workspaces: a search that names none needs the default --workspace gives.
     await createWorkspace(s.app, owner, 'Notes');
     const twoKey = await createKey(s.app, owner, { name: 'desktop', workspaces: ['handbook', 'notes'] });
     const client = new Client({ name: 'docupod-stdio-test', version: '1.0.0' });
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: [path.join(ROOT, 'bin/docupod.js'), 'mcp', '--workspace', 'handbook', '--url', base, '--api-key', twoKey.key],
+      args: [path.join(ROOT, 'bin/docupod.js'), 'mcp', '--workspace', 'Handbook', '--url', base, '--api-key', twoKey.key],
       stderr: 'pipe',
       env: { PATH: process.env.PATH ?? '' },
     });

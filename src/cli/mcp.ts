@@ -36,16 +36,18 @@ export async function mcpCommand(opts: McpCommandOptions): Promise<void> {
   const stop = async () => {
     await backend.close().catch(() => {});
   };
+  let workspace: string | undefined;
   try {
-    // A misspelt workspace is found now, with a clear message, rather than on the agent's first call.
-    if (opts.workspace) await backend.workspace(opts.workspace, false);
+    // A misspelt workspace is found now, with a clear message, rather than on the agent's first call; a name
+    // ("My Docs") is passed on as the slug it resolved to, as the other commands resolve --workspace.
+    if (opts.workspace) workspace = (await backend.workspace(opts.workspace, false)).slug;
   } catch (err) {
     await stop();
     throw err;
   }
   const { url, token } = backend.endpoint;
   const endpoint = new URL(`${url}/mcp`);
-  if (opts.workspace) endpoint.searchParams.set('workspace', opts.workspace);
+  if (workspace) endpoint.searchParams.set('workspace', workspace);
   const upstream = new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { authorization: `Bearer ${token}` } } });
   const local = new StdioServerTransport();
   const initializing = new Set<string | number>();
@@ -73,7 +75,7 @@ export async function mcpCommand(opts: McpCommandOptions): Promise<void> {
 
   await upstream.start();
   await local.start();
-  process.stderr.write(`docupod mcp: serving MCP on stdio through ${endpoint.origin}${opts.workspace ? ` (workspace ${opts.workspace})` : ''}\n`);
+  process.stderr.write(`docupod mcp: serving MCP on stdio through ${endpoint.origin}${workspace ? ` (workspace ${workspace})` : ''}\n`);
   // The agent ends the session by closing stdin (or with a signal): then stop the server this command may have started.
   await new Promise<void>((resolve) => {
     process.stdin.once('end', resolve);
