@@ -51,6 +51,7 @@ beforeAll(async () => {
   await createWorkspace(s.app, owner, 'Secret');
   await uploadIndexed(s, owner, 'handbook', 'ops/handbook.md', HANDBOOK);
   await uploadIndexed(s, owner, 'secret', 'salaries.md', SECRET);
+  await uploadIndexed(s, owner, 'handbook', 'ops/glossary.md', '# Glossary\n\nRPO: how much data a restore may lose.\n');
   handbookKey = await createKey(s.app, owner, { name: 'agent', workspaces: ['handbook'] });
 });
 afterAll(async () => s?.close());
@@ -99,6 +100,12 @@ describe('MCP over Streamable HTTP', () => {
       offset = sc.nextOffset;
     }
     for (const fact of ['kept for 35 days', 'Deploys go out on Tuesdays', 'within fifteen minutes']) expect(whole).toContain(fact);
+
+    // The workspace's documents, a page at a time.
+    const listed = (await client.callTool({ name: 'list_documents', arguments: { workspace: 'handbook', limit: 1 } })) as CallToolResult;
+    expect(listed.structuredContent).toMatchObject({ total: 2, nextOffset: 1, documents: [{ source: 'ops/glossary.md', state: 'indexed' }] });
+    const rest = (await client.callTool({ name: 'list_documents', arguments: { workspace: 'handbook', limit: 1, offset: 1 } })) as CallToolResult;
+    expect(rest.structuredContent).toMatchObject({ nextOffset: null, documents: [{ id: top.documentId, source: 'ops/handbook.md' }] });
 
     const chunk = (await client.callTool({ name: 'get_chunk', arguments: { chunkId: top.chunkId, workspace: 'handbook' } })) as CallToolResult;
     expect(text(chunk)).toContain('kept for 35 days');
