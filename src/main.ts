@@ -8,6 +8,7 @@ import { registerAuthCommands } from './cli/auth.js';
 import { registerModelsCommands } from './cli/models.js';
 import { registerSearchCommands } from './cli/search.js';
 import { registerAskCommand } from './cli/ask.js';
+import { registerMcpCommand } from './cli/mcp.js';
 
 // Reads argv once, dispatches to a command. Errors a user can fix print one clear message and exit 1/2, no stack.
 
@@ -32,6 +33,7 @@ export function buildCli(): Command {
   registerModelsCommands(program);
   registerSearchCommands(program);
   registerAskCommand(program);
+  registerMcpCommand(program);
   return program;
 }
 

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,5 +135,55 @@ describe('route isolation', () => {
   it('would catch a route that validates the body before checking the workspace', async () => {
     const problems = await check({ method: 'POST', url: CONTROL_VALIDATES_FIRST }, 1001);
     expect(problems.join('\n')).toMatch(/got 400/);
+  });
+});
+
+// /mcp has no {ws} in its path: the workspace is a tool argument. The same walk over every MCP tool that takes one
+// (listed by the server itself, so tools added later are covered): other workspaces' users and keys get the words a
+// workspace that does not exist gets, the owner gets through.
+describe('route isolation of the MCP tools', () => {
+  type Json = { type?: string; format?: string; properties?: Record<string, Json>; required?: string[]; minimum?: number };
+  /** Arguments that pass a tool's input schema: its required properties, from their JSON Schema. */
+  const sampleArgs = (schema: Json): Record<string, unknown> =>
+    Object.fromEntries(
+      (schema.required ?? []).map((name) => {
+        const p = schema.properties?.[name] ?? {};
+        return [name, p.type === 'string' ? (p.format === 'uuid' ? randomUUID() : 'how are backups kept') : p.type === 'integer' || p.type === 'number' ? (p.minimum ?? 1) : p.type === 'boolean' ? true : {}];
+      }),
+    );
+
+  it('hides workspace A from other workspaces’ users and keys in every tool that takes a workspace, and lets A’s owner in', async () => {
+    await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = s.app.server.address();
+    const url = new URL(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/mcp`);
+    const clients: Client[] = [];
+    const connect = async (who: Session | string) => {
+      const client = new Client({ name: 'isolation', version: '1' });
+      const token = typeof who === 'string' ? who : who.accessToken;
+      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      clients.push(client);
+      return client;
+    };
+    const [asOutsider, asKeyElsewhere, asOwner] = await Promise.all([connect(outsider), connect(keyElsewhere), connect(ctx.owner)]);
+    const a = await createWorkspace(s.app, ctx.owner, 'Isolation MCP');
+    const tools = (await asOwner.listTools()).tools.filter((t: Tool) => (t.inputSchema.properties ?? {}).workspace);
+    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['search', 'get_document', 'get_chunk', 'list_documents', 'ask']));
+    const problems: string[] = [];
+    const textOf = (r: unknown) => ((r as CallToolResult).content[0] as { text?: string } | undefined)?.text ?? '';
+    for (const tool of tools) {
+      const args = sampleArgs(tool.inputSchema as Json);
+      for (const [who, client, ref] of [
+        ['a user of another workspace (by slug)', asOutsider, a.slug],
+        ['a user of another workspace (by id)', asOutsider, a.id],
+        ["the owner's key scoped to another workspace", asKeyElsewhere, a.slug],
+      ] as const) {
+        const r = await client.callTool({ name: tool.name, arguments: { ...args, workspace: ref } });
+        if (textOf(r) !== `Not found: workspace ${ref} not found`) problems.push(`${tool.name}: ${who} got ${JSON.stringify(r).slice(0, 160)}`);
+      }
+      const mine = await asOwner.callTool({ name: tool.name, arguments: { ...args, workspace: a.slug } });
+      if (/workspace .* not found|Forbidden|Authentication/.test(textOf(mine))) problems.push(`${tool.name}: the owner got ${textOf(mine).slice(0, 160)}`);
+    }
+    await Promise.all(clients.map((c) => c.close()));
+    expect(problems).toEqual([]);
   });
 });

@@ -81,6 +81,11 @@ export class RemoteBackend implements Backend {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** The server's base URL and the bearer token this backend sends: for a client of another protocol (docupod mcp). */
+  get endpoint(): { url: string; token: string } {
+    return { url: this.base, token: this.token };
+  }
+
   private get where(): string {
     return this.opts.where ?? this.base;
   }

@@ -288,6 +288,7 @@ export const inits: Record<ModuleName, Init> = {
       db: ctx.get<Database>(M.db),
       blobs: ctx.get<BlobStore>(M.blobs),
       uploadLimit: ctx.config.http.uploadLimit,
+      metrics: ctx.metrics,
       roles: {
         ingest: ctx.get<IngestClient>(M.ingestClient),
         retrieval: ctx.get<RetrievalClient>(M.retrievalClient),

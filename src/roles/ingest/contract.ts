@@ -71,6 +71,23 @@ export const EmbeddingStatus = z.object({
 
 const Ref = z.object({ workspaceId: Id, documentId: Id });
 
+/** One indexed chunk as readers see it: where it sits in its document (heading path, page, character offsets). */
+export const ChunkInfo = z.object({
+  chunkId: Id,
+  documentId: Id,
+  index: z.number().int(),
+  text: z.string(),
+  headingPath: z.array(z.string()),
+  page: z.number().int().nullable(),
+  charStart: z.number().int(),
+  charEnd: z.number().int(),
+});
+export type ChunkInfo = z.infer<typeof ChunkInfo>;
+
+/** A page of a document's chunks in reading order (empty until the document is indexed). */
+export const DocumentChunks = z.object({ document: DocumentInfo, chunks: z.array(ChunkInfo), total: z.number().int(), offset: z.number().int() });
+export type DocumentChunks = z.infer<typeof DocumentChunks>;
+
 export const IngestContract = defineContract('ingest', {
   status: statusMethod,
   submit: {
@@ -84,6 +101,13 @@ export const IngestContract = defineContract('ingest', {
   get: { input: Ref, output: DocumentInfo },
   delete: { input: Ref, output: z.object({ deleted: z.literal(true) }) },
   reindex: { input: Ref, output: DocumentInfo },
+  /** A document's text as its chunks, in order, paged by chunk (the text a citation quotes from). */
+  chunks: {
+    input: Ref.extend({ offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(200).default(20) }),
+    output: DocumentChunks,
+  },
+  /** One chunk by id, with its document (a search result or citation names chunks). */
+  chunk: { input: z.object({ workspaceId: Id, chunkId: Id }), output: ChunkInfo.extend({ document: DocumentInfo }) },
   totals: {
     input: z.object({ workspaceId: Id }),
     output: z.object({ documents: z.number().int(), chunks: z.number().int(), bytes: z.number().int(), byState: z.record(z.string(), z.number().int()), embedding: EmbeddingStatus.optional() }),

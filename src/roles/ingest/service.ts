@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, count, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { DocupodError, Problems, fail } from '../../core/errors.js';
 import { roleStatus } from '../../core/role-status.js';
@@ -7,7 +7,7 @@ import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { Db } from '../../storage/database.js';
 import { isUniqueViolation } from '../../storage/errors.js';
-import { documents } from '../../storage/schema-documents.js';
+import { chunks, documents } from '../../storage/schema-documents.js';
 import type { ImplOf } from '../../http/contract.js';
 import type { DocumentInfo, IngestContract, SubmitResult } from './contract.js';
 import { removeDocumentIndex } from './index-writer.js';
@@ -50,6 +50,28 @@ export function toInfo(d: DocumentRow): DocumentInfo {
 }
 
 /** The ingest role's in-process implementation: document records, submission, deletion; the work runs in jobs. */
+type ChunkRow = Pick<typeof chunks.$inferSelect, 'id' | 'documentId' | 'idx' | 'text' | 'headingPath' | 'page' | 'charStart' | 'charEnd'>;
+const chunkColumns = {
+  id: chunks.id,
+  documentId: chunks.documentId,
+  idx: chunks.idx,
+  text: chunks.text,
+  headingPath: chunks.headingPath,
+  page: chunks.page,
+  charStart: chunks.charStart,
+  charEnd: chunks.charEnd,
+};
+const toChunkInfo = (c: ChunkRow) => ({
+  chunkId: c.id,
+  documentId: c.documentId,
+  index: c.idx,
+  text: c.text,
+  headingPath: c.headingPath,
+  page: c.page,
+  charStart: c.charStart,
+  charEnd: c.charEnd,
+});
+
 export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof IngestContract> {
   const { db } = deps;
 
@@ -183,6 +205,20 @@ export function createIngestService(deps: IngestServiceDeps): ImplOf<typeof Inge
           );
         });
       return toInfo(await load(workspaceId, documentId));
+    },
+
+    async chunks({ workspaceId, documentId, offset, limit }) {
+      const doc = await load(workspaceId, documentId);
+      const where = and(eq(chunks.workspaceId, workspaceId), eq(chunks.documentId, documentId));
+      const rows = await db.select(chunkColumns).from(chunks).where(where).orderBy(asc(chunks.idx)).limit(limit).offset(offset);
+      const [{ n }] = (await db.select({ n: count() }).from(chunks).where(where)) as [{ n: number }];
+      return { document: toInfo(doc), chunks: rows.map(toChunkInfo), total: Number(n), offset };
+    },
+
+    async chunk({ workspaceId, chunkId }) {
+      const [row] = await db.select(chunkColumns).from(chunks).where(and(eq(chunks.workspaceId, workspaceId), eq(chunks.id, chunkId)));
+      if (!row) throw fail.notFound(`chunk ${chunkId}`);
+      return { ...toChunkInfo(row), document: toInfo(await load(workspaceId, row.documentId)) };
     },
 
     async totals({ workspaceId }) {

@@ -8,7 +8,7 @@ import type { BlobStore } from '../../../adapters/blob/blob-store.js';
 import { hijackHeaders } from '../../../http/server.js';
 import { assertStorableText } from '../../../http/storable-input.js';
 import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
-import { DocumentInfo, IngestContract, SubmitResult, type IngestClient } from '../../ingest/contract.js';
+import { ChunkInfo, DocumentChunks, DocumentInfo, IngestContract, SubmitResult, type IngestClient } from '../../ingest/contract.js';
 import type { AuthService } from '../auth/index.js';
 import { guardWorkspaceRoutes, principalOf, requireWorkspace } from '../auth/index.js';
 
@@ -112,6 +112,39 @@ export const documentRoutes: FastifyPluginAsync<DocumentRoutesOptions> = async (
     async (request) => {
       const access = await requireWorkspace(request, 'viewer');
       return opts.ingest.get({ workspaceId: access.workspace.id, documentId: request.params.id });
+    },
+  );
+
+  app.get(
+    '/api/workspaces/:ws/documents/:id/chunks',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: 'The document’s indexed text as chunks in reading order (heading path, page, character offsets), paged',
+        params: DocParams,
+        querystring: z.object({ offset: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(200).default(20) }),
+        response: { 200: DocumentChunks },
+      },
+    },
+    async (request) => {
+      const access = await requireWorkspace(request, 'viewer');
+      return opts.ingest.chunks({ workspaceId: access.workspace.id, documentId: request.params.id, ...request.query });
+    },
+  );
+
+  app.get(
+    '/api/workspaces/:ws/chunks/:chunkId',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: 'One chunk by id (as search results and citations name them), with its document',
+        params: WsParams.extend({ chunkId: z.uuid() }),
+        response: { 200: ChunkInfo.extend({ document: DocumentInfo }) },
+      },
+    },
+    async (request) => {
+      const access = await requireWorkspace(request, 'viewer');
+      return opts.ingest.chunk({ workspaceId: access.workspace.id, chunkId: request.params.chunkId });
     },
   );
 

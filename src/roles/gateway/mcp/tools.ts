@@ -1,0 +1,350 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { DocupodError, fail } from '../../../core/errors.js';
+import type { Logger } from '../../../observability/logger.js';
+import type { AnswerResult, ChatClient } from '../../chat/contract.js';
+import type { ChunkInfo, IngestClient } from '../../ingest/contract.js';
+import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
+import { SearchMode, SearchRequest, type RetrievalClient } from '../../retrieval/contract.js';
+import type { AuthService, Principal, WorkspaceAccess } from '../auth/service.js';
+import { eventError } from '../chat/sse.js';
+import { toWorkspace } from '../workspaces/schemas.js';
+import type { McpMetrics } from './metrics.js';
+
+// The MCP tools: a thin face over the services the HTTP API calls (auth's workspace check, the retrieval, ingest and
+// chat clients). No SQL and no rules of their own here: what a caller may see is decided by AuthService.workspaceAccess,
+// exactly as requireWorkspace decides it for /api/workspaces/{ws}/…, and the same not-found hides other workspaces.
+
+export interface McpCaller {
+  principal: Principal;
+  /** `?workspace=` on /mcp (or `docupod mcp --workspace`): used when a tool call names none. */
+  defaultWorkspace?: string;
+  /** Aborted when the HTTP request goes away: an answer being generated is cancelled with it. */
+  signal: AbortSignal;
+  requestId: string;
+  log: Logger;
+  /** The HTTP request's span: each tool call is a child span of it. */
+  span?: Span;
+  /** Tells the access log which workspace the call read (as requireWorkspace does for /api routes). */
+  onWorkspace?: (workspaceId: string) => void;
+}
+
+export interface McpDeps {
+  auth: AuthService;
+  retrieval: RetrievalClient;
+  ingest: IngestClient;
+  chat: ChatClient;
+  metrics: McpMetrics;
+  version: string;
+}
+
+export const TOOL_NAMES = ['list_workspaces', 'search', 'get_document', 'get_chunk', 'list_documents', 'ask'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+const Workspace = z
+  .string()
+  .min(1)
+  .max(200)
+  .optional()
+  .describe('Workspace slug or id (from list_workspaces). Optional when the server has a default workspace or you can reach only one.');
+const DocumentId = z.uuid().describe('Document id, as search results, citations and list_documents give it');
+
+const SNIPPET_CHARS = 320;
+const tracer = trace.getTracer('docupod');
+
+/** A short passage of `text` around the first query term it contains (whole words, ellipses where cut). */
+export function snippet(text: string, query: string, max = SNIPPET_CHARS): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat.length <= max) return flat;
+  const lower = flat.toLowerCase();
+  const terms = query.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((t) => t.length >= 3);
+  const hits = terms.map((t) => lower.indexOf(t)).filter((i) => i >= 0);
+  const at = hits.length > 0 ? Math.min(...hits) : 0;
+  let start = Math.max(0, at - Math.floor(max / 4));
+  if (start > 0) start = flat.indexOf(' ', start) + 1 || start;
+  let end = Math.min(flat.length, start + max);
+  if (end < flat.length) end = flat.lastIndexOf(' ', end) > start ? flat.lastIndexOf(' ', end) : end;
+  return `${start > 0 ? '…' : ''}${flat.slice(start, end)}${end < flat.length ? '…' : ''}`;
+}
+
+/** Chunks laid end to end by their offsets: the overlap a chunk repeats from the previous one is dropped. */
+export function stitch(chunks: ChunkInfo[]): string {
+  let out = '';
+  let end = -1;
+  let heading = '';
+  for (const c of chunks) {
+    const path = c.headingPath.join(' › ');
+    if (path && path !== heading) out += `${out ? '\n\n' : ''}## ${path}${c.page ? ` (page ${c.page})` : ''}\n\n`;
+    heading = path;
+    const from = end > c.charStart ? Math.min(end - c.charStart, c.text.length) : 0;
+    if (end >= 0 && c.charStart > end && !out.endsWith('\n\n')) out += '\n\n';
+    out += c.text.slice(from);
+    end = Math.max(end, c.charEnd);
+  }
+  return out;
+}
+
+/**
+ * An McpServer for one request of one caller (stateless transport: see routes.ts). Each tool checks the workspace
+ * itself, with the caller's principal, before calling a service.
+ */
+export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
+  const server = new McpServer(
+    { name: 'docupod', version: deps.version },
+    {
+      instructions:
+        'docupod is a knowledge base of the user’s documents, grouped in workspaces. Use search to find passages, get_document or ' +
+        'get_chunk to read around them, and ask for a grounded answer with citations. Quote sources by their `source` name.',
+    },
+  );
+
+  /** The workspace a tool call names (or the default), as this caller may see it; one not-found for all the rest. */
+  const workspace = async (ref: string | undefined): Promise<WorkspaceAccess> => {
+    const wanted = ref ?? caller.defaultWorkspace;
+    if (wanted === undefined) {
+      const all = await deps.auth.memberships(caller.principal);
+      if (all.length === 1) {
+        caller.onWorkspace?.(all[0]!.workspace.id);
+        return all[0]!;
+      }
+      throw fail.badRequest(
+        all.length === 0
+          ? 'you can reach no workspace yet: create one and add documents first'
+          : `name a workspace: you can reach ${all.length} (call list_workspaces)`,
+      );
+    }
+    const access = await deps.auth.workspaceAccess(caller.principal, wanted);
+    // The same words as the HTTP API's 404, whether the workspace does not exist or is not yours to see.
+    if (!access) throw fail.notFound(`workspace ${wanted}`);
+    caller.onWorkspace?.(access.workspace.id);
+    return access;
+  };
+
+  /** Runs a tool with its metrics; errors become MCP tool errors with the problem's words, never a stack. */
+  const run =
+    <A>(name: ToolName, fn: (args: A) => Promise<CallToolResult>) =>
+    async (args: A): Promise<CallToolResult> => {
+      const end = deps.metrics.duration.startTimer({ tool: name });
+      const span = tracer.startSpan(`mcp ${name}`, { attributes: { 'docupod.mcp.tool': name } }, caller.span ? trace.setSpan(context.active(), caller.span) : undefined);
+      try {
+        return await fn(args);
+      } catch (err) {
+        deps.metrics.errors.inc({ tool: name });
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        if (err instanceof DocupodError && (err.problem.expected || err.status < 500)) {
+          caller.log.warn({ tool: name, problem: err.problem.type, detail: err.message }, 'mcp tool failed');
+          return { isError: true, content: [{ type: 'text', text: `${err.problem.title}: ${err.message}` }] };
+        }
+        caller.log.error({ err, tool: name }, 'mcp tool failed');
+        return { isError: true, content: [{ type: 'text', text: `internal error (request ${caller.requestId})` }] };
+      } finally {
+        end();
+        span.end();
+      }
+    };
+
+  server.registerTool(
+    'list_workspaces',
+    {
+      title: 'List workspaces',
+      description: 'The workspaces you can read (slug, name, your role). Call this first when you do not know which workspace holds the documents.',
+      inputSchema: {},
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    run('list_workspaces', async () => {
+      const list = (await deps.auth.memberships(caller.principal)).map((m) => toWorkspace(m.workspace, m.role));
+      const text = list.length === 0 ? 'No workspaces.' : list.map((w) => `- ${w.slug}: ${w.name} (${w.role})${w.description ? ` — ${w.description}` : ''}`).join('\n');
+      return { content: [{ type: 'text', text }], structuredContent: { workspaces: list } };
+    }),
+  );
+
+  const SearchInput = {
+    query: SearchRequest.shape.query.describe('What to look for: keywords or a natural-language question'),
+    workspace: Workspace,
+    k: z.number().int().min(1).max(50).default(8).describe('How many passages to return (1–50)'),
+    mode: SearchMode.optional().describe('lexical (BM25 keywords), vector (meaning) or hybrid (both fused); default: hybrid when the server has an embedder, else lexical'),
+    sources: SearchRequest.shape.sources.describe('Only documents whose source (file name or path) matches one of these globs, e.g. ["guides/*.md"]'),
+  };
+  server.registerTool(
+    'search',
+    {
+      title: 'Search documents',
+      description:
+        'Find the passages of a workspace’s documents that best match a query, ranked. Returns short snippets with source, heading, page, ' +
+        'chunkId and documentId, not whole documents: read more with get_chunk (one passage) or get_document (the text around it). ' +
+        'Use ask instead when you want a written answer with citations.',
+      inputSchema: SearchInput,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    run('search', async (args: { query: string; workspace?: string; k: number; mode?: SearchMode; sources?: string[] }) => {
+      const access = await workspace(args.workspace);
+      const res = await deps.retrieval.search({
+        workspaceId: access.workspace.id,
+        query: args.query,
+        k: args.k,
+        ...(args.mode ? { mode: args.mode } : {}),
+        ...(args.sources ? { sources: args.sources } : {}),
+      });
+      const results = res.results.map((r, i) => ({
+        rank: i + 1,
+        chunkId: r.chunkId,
+        documentId: r.documentId,
+        source: r.source,
+        title: r.title,
+        heading: r.heading,
+        headingPath: r.headingPath,
+        page: r.page,
+        score: r.score,
+        snippet: snippet(r.text, args.query),
+      }));
+      const text =
+        results.length === 0
+          ? `No passage of workspace ${access.workspace.slug} matches (${res.mode} search).`
+          : results
+              .map((r) => `${r.rank}. ${[r.source, ...r.headingPath.filter((h) => h !== r.title)].join(' › ')}${r.page ? ` (page ${r.page})` : ''}\n   chunkId ${r.chunkId}, documentId ${r.documentId}\n   ${r.snippet}`)
+              .join('\n');
+      return {
+        content: [{ type: 'text', text }],
+        structuredContent: { workspace: access.workspace.slug, mode: res.mode, tookMs: res.tookMs, results, ...(res.notes ? { notes: res.notes } : {}) },
+      };
+    }),
+  );
+
+  server.registerTool(
+    'get_document',
+    {
+      title: 'Read a document',
+      description:
+        'The text of one document in reading order, with its heading path (section titles) and pages, a page of chunks at a time. ' +
+        'Pass `offset` from the previous call’s nextOffset to read on. Use after search to read the context around a passage.',
+      inputSchema: {
+        documentId: DocumentId,
+        workspace: Workspace,
+        offset: z.number().int().min(0).max(1_000_000).default(0).describe('First chunk to return (0 = the start)'),
+        limit: z.number().int().min(1).max(50).default(10).describe('Chunks to return (about 1,000 characters each)'),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    run('get_document', async (args: { documentId: string; workspace?: string; offset: number; limit: number }) => {
+      const access = await workspace(args.workspace);
+      const page = await deps.ingest.chunks({ workspaceId: access.workspace.id, documentId: args.documentId, offset: args.offset, limit: args.limit });
+      const d = page.document;
+      const next = args.offset + page.chunks.length < page.total ? args.offset + page.chunks.length : null;
+      const head = `${d.title ?? d.source} (source ${d.source}, ${d.state}${d.pages ? `, ${d.pages} pages` : ''}); chunks ${args.offset + 1}–${args.offset + page.chunks.length} of ${page.total}`;
+      const body = page.chunks.length > 0 ? stitch(page.chunks) : d.state === 'indexed' ? '(no more text)' : `(not readable yet: the document is ${d.state}${d.error ? `: ${d.error}` : ''})`;
+      const more = next === null ? '' : `\n\n[more: call get_document with offset ${next}]`;
+      return {
+        content: [{ type: 'text', text: `${head}\n\n${body}${more}` }],
+        structuredContent: {
+          document: { id: d.id, source: d.source, title: d.title, state: d.state, pages: d.pages, chunkCount: page.total },
+          offset: args.offset,
+          nextOffset: next,
+          chunks: page.chunks.map((c) => ({ chunkId: c.chunkId, index: c.index, headingPath: c.headingPath, page: c.page, text: c.text })),
+        },
+      };
+    }),
+  );
+
+  server.registerTool(
+    'get_chunk',
+    {
+      title: 'Read one passage',
+      description: 'One passage (chunk) by the chunkId that search or ask returned, in full, with its document, heading path and page.',
+      inputSchema: { chunkId: z.uuid().describe('chunkId from search results or citations'), workspace: Workspace },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    run('get_chunk', async (args: { chunkId: string; workspace?: string }) => {
+      const access = await workspace(args.workspace);
+      const c = await deps.ingest.chunk({ workspaceId: access.workspace.id, chunkId: args.chunkId });
+      const where = [c.document.source, ...c.headingPath].join(' › ');
+      return {
+        content: [{ type: 'text', text: `${where}${c.page ? ` (page ${c.page})` : ''}\ndocumentId ${c.documentId}, chunk ${c.index + 1} of ${c.document.chunkCount}\n\n${c.text}` }],
+        structuredContent: {
+          chunkId: c.chunkId,
+          documentId: c.documentId,
+          source: c.document.source,
+          title: c.document.title,
+          index: c.index,
+          headingPath: c.headingPath,
+          page: c.page,
+          text: c.text,
+        },
+      };
+    }),
+  );
+
+  server.registerTool(
+    'list_documents',
+    {
+      title: 'List documents',
+      description: 'The documents of a workspace, newest first, with their state (indexed, parsing, failed…), paged. Use to see what a workspace holds.',
+      inputSchema: {
+        workspace: Workspace,
+        state: z.enum(DOCUMENT_STATES).optional().describe('Only documents in this state'),
+        limit: z.number().int().min(1).max(200).default(50),
+        offset: z.number().int().min(0).max(1_000_000).default(0),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    run('list_documents', async (args: { workspace?: string; state?: (typeof DOCUMENT_STATES)[number]; limit: number; offset: number }) => {
+      const access = await workspace(args.workspace);
+      const r = await deps.ingest.list({ workspaceId: access.workspace.id, limit: args.limit, offset: args.offset, ...(args.state ? { state: args.state } : {}) });
+      const documents = r.documents.map((d) => ({ id: d.id, source: d.source, title: d.title, state: d.state, pages: d.pages, chunks: d.chunkCount, updatedAt: d.updatedAt }));
+      const next = args.offset + documents.length < r.total ? args.offset + documents.length : null;
+      const lines = documents.map((d) => `- ${d.source}${d.title && d.title !== d.source ? ` — ${d.title}` : ''} [${d.state}] id ${d.id}`);
+      const text = `${r.total} document(s) in ${access.workspace.slug}${documents.length < r.total ? `, showing ${args.offset + 1}–${args.offset + documents.length}` : ''}\n${lines.join('\n')}${next === null ? '' : `\n[more: offset ${next}]`}`;
+      return { content: [{ type: 'text', text }], structuredContent: { workspace: access.workspace.slug, total: r.total, offset: args.offset, nextOffset: next, documents } };
+    }),
+  );
+
+  server.registerTool(
+    'ask',
+    {
+      title: 'Ask the documents',
+      description:
+        'A written answer to a question from a workspace’s documents only, with numbered citations [n] (source, heading, page, the quoted sentence). ' +
+        'It says so when the documents do not answer. Slower than search; counts against the workspace’s token quota. Tokens arrive as progress notifications when you send a progressToken.',
+      inputSchema: { question: z.string().trim().min(1, 'question must not be empty').max(20_000).describe('The question, in full sentences'), workspace: Workspace },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async (args: { question: string; workspace?: string }, extra) =>
+      run('ask', async () => {
+        const access = await workspace(args.workspace);
+        const p = caller.principal;
+        const signal = AbortSignal.any([caller.signal, extra.signal]);
+        const progressToken = extra._meta?.progressToken;
+        let tokens = 0;
+        let result: AnswerResult | undefined;
+        for await (const ev of deps.chat.stream(
+          'answer',
+          { workspaceId: access.workspace.id, userId: p.userId, ...(p.keyId ? { keyId: p.keyId } : {}), messages: [{ role: 'user', content: args.question }] },
+          signal,
+        )) {
+          if (ev.type === 'token' && progressToken !== undefined) {
+            tokens++;
+            await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: tokens, message: ev.text } });
+          } else if (ev.type === 'final') result = ev.result as AnswerResult;
+          else if (ev.type === 'error') throw eventError(ev.problem);
+        }
+        if (!result) throw new Error('the answer ended without a result');
+        const sources = result.citations.map(
+          (c) => `[${c.n}] ${[c.source, c.heading && c.heading !== c.title ? c.heading : '', c.page ? `page ${c.page}` : ''].filter(Boolean).join(' › ')} (chunkId ${c.chunkId}): “${c.quote}”`,
+        );
+        return {
+          content: [{ type: 'text', text: `${result.answer}${sources.length > 0 ? `\n\nSources:\n${sources.join('\n')}` : ''}` }],
+          structuredContent: {
+            workspace: access.workspace.slug,
+            answer: result.answer,
+            relevant: result.trace.relevant,
+            citations: result.citations.map((c) => ({ n: c.n, chunkId: c.chunkId, documentId: c.documentId, source: c.source, title: c.title, heading: c.heading, page: c.page, quote: c.quote })),
+            model: result.model,
+            usage: result.usage,
+          },
+        };
+      })(args),
+  );
+
+  return server;
+}
