@@ -26,7 +26,16 @@ function defaultQa() {
   return existsSync(p) ? path.resolve(p) : undefined;
 }
 
+/** Follow-up decisions on eval/conversations.jsonl (no corpus needed): printed against issue 16's goal. */
+async function followUps() {
+  const { readConversations, scoreFollowUps } = await import(path.resolve('dist/cli/eval-sets.js'));
+  const { accuracy, n, rows } = scoreFollowUps(readConversations(path.resolve('eval/conversations.jsonl')));
+  console.log(`follow-up decision accuracy: ${accuracy.toFixed(3)} (n=${n} turns; goal ≥ 0.95: ${accuracy >= 0.95 ? 'met' : 'NOT met'})`);
+  if (process.env.EVAL_VERBOSE) for (const r of rows.filter((x) => x.expected !== x.got)) console.log(`  wrong ${r.id} (${r.expected ? 'follow-up' : 'new'}): ${r.q}`);
+}
+
 export async function runBench() {
+  await followUps();
   const qa = process.env.EVAL_QA ?? defaultQa();
   const corpus = process.env.EVAL_CORPUS ?? '/usr/share/debian-reference/*.html';
   const k = Number(process.env.EVAL_K ?? 10);

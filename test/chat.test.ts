@@ -188,7 +188,7 @@ describe('chat with an OpenAI-compatible model', () => {
   let ws: { id: string; slug: string };
   beforeAll(async () => {
     fake = await startFakeOpenAi({ reply: (messages) => (messages[0]!.content.startsWith('Rewrite') ? 'nightly dump retention configuration' : 'Dumps are kept for thirty days [1]. See backup.conf [1].') });
-    s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'openai', DOCUPOD_LLM_BASE_URL: `${fake.url}/v1`, DOCUPOD_LLM_MODEL: 'gpt-test', DOCUPOD_LLM_MAX_RETRIES: '0', DOCUPOD_LLM_IDLE_TIMEOUT: '300ms' } });
+    s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'openai', DOCUPOD_LLM_BASE_URL: `${fake.url}/v1`, DOCUPOD_LLM_MODEL: 'gpt-test', DOCUPOD_LLM_MAX_RETRIES: '0', DOCUPOD_LLM_IDLE_TIMEOUT: '300ms', DOCUPOD_CHAT_REWRITE_TIMEOUT: '400ms' } });
     owner = await signup(s.app, 'owner@example.com');
     ws = await createWorkspace(s.app, owner, 'Ops');
     await seed(s, owner, ws.slug);
@@ -216,6 +216,32 @@ describe('chat with an OpenAI-compatible model', () => {
 
     const b = (await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${ws.slug}/chats/${id}/messages`, payload: { content: 'and where is it configured?' } })).json();
     expect(b.trace).toMatchObject({ rewrittenBy: 'llm', query: 'nightly dump retention configuration' });
+  });
+
+  it('asks the model to rewrite only follow-ups, and falls back to the rule-based rewrite on an error or a timeout', async () => {
+    const id = await newChat();
+    const send = (content: string) => as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${ws.slug}/chats/${id}/messages`, payload: { content } });
+    const rewrites = () => fake.chatRequests().filter((r) => r.body.messages[0]!.content.startsWith('Rewrite')).length;
+    await send('How long are nightly dumps kept?');
+    // A new question (a topic switch that begins with "so") is searched as asked: no rewrite call at all.
+    const before = rewrites();
+    const fresh = (await send('So which workers claim jobs with a lease?')).json();
+    expect(fresh.trace).toMatchObject({ rewrittenBy: 'none', query: 'So which workers claim jobs with a lease?' });
+    expect(rewrites()).toBe(before);
+    // The model fails on the rewrite: the rules rewrite it, and the answer still comes from the model.
+    fake.fail('POST', '/v1/chat/completions', { status: 500, body: { error: { message: 'rewrite crashed' } } });
+    const failed = await send('How many of them run at once?');
+    expect(failed.statusCode, failed.body).toBe(200);
+    expect(failed.json().trace).toMatchObject({ rewrittenBy: 'heuristic' });
+    expect(failed.json().trace.query).toMatch(/workers/);
+    expect(failed.json().answer).toBe('Dumps are kept for thirty days [1]. See backup.conf [1].');
+    // The model is too slow to rewrite (DOCUPOD_CHAT_REWRITE_TIMEOUT=400ms, far below DOCUPOD_LLM_TIMEOUT): same.
+    fake.fail('POST', '/v1/chat/completions', { delayMs: 3_000 });
+    const t0 = Date.now();
+    const slow = await send('And where are they configured?');
+    expect(slow.statusCode, slow.body).toBe(200);
+    expect(slow.json().trace).toMatchObject({ rewrittenBy: 'heuristic' });
+    expect(Date.now() - t0).toBeLessThan(2_500);
   });
 
   it('ends a stream that breaks mid-answer with an error event and saves nothing', async () => {

@@ -248,6 +248,7 @@ export const inits: Record<ModuleName, Init> = {
       metrics: ctx.metrics,
       version: ctx.version,
       k: ctx.config.chat.k,
+      rewriteTimeoutMs: ctx.config.chat.rewriteTimeoutMs,
       onUsageFlushError: (err) => ctx.log.error({ err, module: 'chat' }, 'writing token usage failed; retrying on the next flush'),
       ready: async () => {
         const db = await databaseReady(ctx)();

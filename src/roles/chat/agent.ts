@@ -5,6 +5,7 @@
 import { NOT_IN_DOCUMENTS, notInDocuments, selectSentences } from '../../adapters/llm/extractive.js';
 import { estimateMessagesTokens, estimateTokens, type GroundingSource, type Llm, type LlmMessage, type Usage } from '../../adapters/llm/llm.js';
 import { sentences, terms } from '../../adapters/llm/text.js';
+import { ruleBasedStandalone } from './follow-up.js';
 import type { RetrievalClient, SearchResult } from '../retrieval/contract.js';
 import type { Citation, RetrievalTrace } from './contract.js';
 
@@ -25,6 +26,8 @@ export interface AgentDeps {
   answerTokens?: number;
   /** Earlier turns kept in the prompt, at most (default 6 messages). */
   historyMessages?: number;
+  /** Time a model may take to rewrite a follow-up (default 5 s) before the rule-based rewrite is used. */
+  rewriteTimeoutMs?: number;
 }
 
 export interface AgentInput {
@@ -49,30 +52,21 @@ export interface AgentResult {
 
 export type AgentEvent = { type: 'token'; text: string } | { type: 'result'; result: AgentResult };
 
-const FOLLOW_UP = /\b(it|its|they|them|their|this|that|these|those|there|he|she|his|her|one|ones|same|above|previous|also|else|more|again|instead)\b/i;
-
-/** A standalone query for retrieval: the question, plus the key words of the previous question when it reads as a follow-up. */
+/** The retrieval query for `question` by rule (kept for callers of the old name): see follow-up.ts. */
 export function heuristicRewrite(question: string, history: LlmMessage[]): string {
-  const previous = [...history].reverse().find((m) => m.role === 'user');
-  if (!previous) return question;
-  const own = terms(question);
-  const followUp = FOLLOW_UP.test(question) || own.length <= 3 || /^(and|or|but|what about|how about|why|so)\b/i.test(question.trim());
-  if (!followUp) return question;
-  const have = new Set(own);
-  const extra: string[] = [];
-  for (const m of previous.content.matchAll(/[\p{L}\p{N}][\p{L}\p{N}_.-]*/gu)) {
-    const w = m[0].replace(/[.-]+$/, '');
-    const t = terms(w)[0];
-    if (!t || have.has(t)) continue;
-    have.add(t);
-    extra.push(w);
-  }
-  return extra.length > 0 ? `${question} ${extra.join(' ')}` : question;
+  return ruleBasedStandalone(question, history).query;
 }
 
+/**
+ * Only a follow-up is rewritten; a new question is searched as asked. The decision is rule-based (follow-up.ts). With
+ * a generative model, the model writes the standalone query within `rewriteTimeoutMs`; on an error, a timeout or an
+ * unusable reply the rule-based query is used, so a slow or broken model never loses the user's question.
+ */
 async function rewrite(deps: AgentDeps, input: AgentInput): Promise<{ query: string; by: RetrievalTrace['rewrittenBy'] }> {
-  if (!input.history.some((m) => m.role === 'user')) return { query: input.question, by: 'none' };
+  const rules = ruleBasedStandalone(input.question, input.history);
+  if (!rules.decision.followUp) return { query: input.question, by: 'none' };
   if (deps.llm.generative) {
+    const timeout = AbortSignal.timeout(deps.rewriteTimeoutMs ?? 5_000);
     try {
       const recent = input.history.slice(-4).map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content.slice(0, 600)}`).join('\n');
       let text = '';
@@ -83,18 +77,17 @@ async function rewrite(deps: AgentDeps, input: AgentInput): Promise<{ query: str
         ],
         maxTokens: 64,
         temperature: 0,
-        signal: input.signal,
+        signal: input.signal ? AbortSignal.any([input.signal, timeout]) : timeout,
       }))
         if (ev.type === 'token') text += ev.text;
       const q = text.trim().split('\n')[0]!.replace(/^["'“]|["'”]$/g, '').trim();
       if (q.length >= 2 && q.length <= 500) return { query: q, by: 'llm' };
     } catch (err) {
       if (input.signal?.aborted) throw err;
-      // Rewriting is an optimisation: on failure, fall back to the heuristic and let the answer call report errors.
+      // Rewriting is an optimisation: on failure or timeout, the rule-based query; the answer call reports errors.
     }
   }
-  const q = heuristicRewrite(input.question, input.history);
-  return { query: q, by: q === input.question ? 'none' : 'heuristic' };
+  return { query: rules.query, by: rules.query === input.question ? 'none' : 'heuristic' };
 }
 
 /** Whether any retrieved chunk shares a key word with the query (the "documents don't say" gate). */
