@@ -132,7 +132,7 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
       }
       const n = used.length + 1;
       used.push({ n, r });
-      sources.push({ n, text: r.text, source: r.source, heading: r.heading });
+      sources.push({ n, text: r.text, source: r.source, heading: r.heading, start: r.charStart });
       blocks.push(head + text);
       budget -= estimateTokens(head + text) + 2;
       if (budget <= 0) break;
@@ -159,7 +159,8 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
 
   if (!relevant) {
     // Nothing to ground an answer on: say so without spending model tokens.
-    const answer = notInDocuments(input.question, []);
+    // The closest sources are named, so the user sees where the search looked.
+    const answer = notInDocuments(input.question, search.results.map((r, i) => ({ n: i + 1, text: '', source: r.source })));
     for (const m of answer.matchAll(/\S+\s*/g)) yield { type: 'token', text: m[0] };
     yield {
       type: 'result',
