@@ -53,7 +53,7 @@ export async function runBench() {
   delete env.DOCUPOD_URL;
   try {
     const t0 = performance.now();
-    const { stdout } = await run(process.execPath, [BIN, 'eval', qa, '--corpus', corpus, '--mode', 'lexical', '--k', String(k), '--json'], { env, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run(process.execPath, [BIN, 'eval', qa, '--corpus', corpus, '--mode', 'lexical', '--k', String(k), '--off-topic', path.resolve('eval/off-topic.jsonl'), '--json'], { env, maxBuffer: 64 * 1024 * 1024 });
     const ours = JSON.parse(stdout);
     const evalSeconds = (performance.now() - t0) / 1000;
 
@@ -101,7 +101,9 @@ export async function runBench() {
     row('answer in top-5', 'answerInTop5');
     console.log(`${'search p50 ms'.padEnd(18)} ${f(ours.searchP50Ms).padStart(8)} ${f(plain.searchP50Ms).padStart(12)}`);
     console.log(`${'search p99 ms'.padEnd(18)} ${f(ours.searchP99Ms).padStart(8)} ${f(plain.searchP99Ms).padStart(12)}`);
-    console.log(`answer-phrase hit: ${ours.answerHit ?? 'n/a'} (${ours.notes?.[0] ?? ''})`);
+    console.log(`answer-phrase hit: ${ours.answerHit ?? 'n/a'} (goal ≥ 0.70; ${ours.answerHit >= 0.7 ? 'met' : 'NOT met'}; 0.600 before issue 16)`);
+    console.log(`abstained on off-topic: ${ours.abstainRate ?? 'n/a'} (n=${ours.offTopic?.n ?? 0}; goal ≥ 0.90: ${ours.abstainRate >= 0.9 ? 'met' : 'NOT met'})`);
+    if (ours.failedFiles?.length) console.log(`failed corpus files (not scored): ${ours.failedFiles.map((f) => f.source).join(', ')}`);
     const beats = ['recallAt5', 'mrrAt10', 'answerInTop5'].every((m) => ours[m] > plain[m]);
     console.log(`goal (beat plain BM25 on all three): ${beats ? 'met' : 'NOT met'}; docupod eval took ${evalSeconds.toFixed(1)} s incl. ingestion`);
     if (process.env.EVAL_VERBOSE) {

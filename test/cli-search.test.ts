@@ -87,6 +87,14 @@ describe('docupod ingest / search / eval (embedded)', () => {
     expect(human.stdout).toMatch(/result\(s\), lexical, [\d.]+ ms/);
   });
 
+  it('answers a hybrid search lexically when no embedder is configured, and says so in notes', async () => {
+    const r = await docupod(['search', 'max_wal_size checkpoints', '--workspace', 'team-docs', '--mode', 'hybrid', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(res).toMatchObject({ mode: 'lexical', notes: [expect.stringMatching(/^hybrid search answered lexically: no embedder is configured/)] });
+    expect(res.results[0]).toMatchObject({ source: 'postgres.md' });
+  });
+
   it('explains a missing workspace and bad options instead of failing obscurely', async () => {
     const missing = await docupod(['search', 'anything', '--workspace', 'nope']);
     expect(missing.code).toBe(1);
