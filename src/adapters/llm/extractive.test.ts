@@ -52,13 +52,13 @@ describe('extractive answerer', () => {
     expect(SOURCES[2]!.text.slice(p!.start, p!.end)).toBe(p!.text);
   });
 
-  it('streams word pieces and counts usage', async () => {
+  it('streams word pieces and counts no tokens, since no model ran', async () => {
     const pieces: string[] = [];
     for await (const e of llm.stream({ messages: [{ role: 'user', content: 'x' }], grounding: { question: 'restore psql', sources: SOURCES } }))
       if (e.type === 'token') pieces.push(e.text);
     expect(pieces.length).toBeGreaterThan(5);
     const c = await answer('restore psql');
-    expect(c.usage.completionTokens).toBeGreaterThan(0);
+    expect(c.usage).toEqual({ promptTokens: 0, completionTokens: 0, totalTokens: 0 });
   });
 
   it('splits sentences without breaking on abbreviations, and stems lightly', () => {

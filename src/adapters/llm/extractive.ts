@@ -6,7 +6,7 @@
 // little), plus a bonus for query words appearing next to each other (phrases), for query words in the source's
 // heading, and a small prior for the retriever's own rank. Sentences are then picked greedily: the best one, then
 // others only if they add query words not yet covered, or directly continue a picked sentence that ends in a colon.
-import { estimateMessagesTokens, estimateTokens, type GenerateRequest, type GroundingSource, type Llm, type LlmEvent } from './llm.js';
+import { type GenerateRequest, type GroundingSource, type Llm, type LlmEvent } from './llm.js';
 import { sentences, squash, terms } from './text.js';
 
 export const NOT_IN_DOCUMENTS = "The documents don't say.";
@@ -244,9 +244,9 @@ export class ExtractiveLlm implements Llm {
     const text = this.answer(req);
     // Word-sized pieces, so clients render it the same way as a model's stream.
     for (const m of text.matchAll(/\S+\s*/g)) yield { type: 'token', text: m[0] };
-    const promptTokens = estimateMessagesTokens(req.messages);
-    const completionTokens = estimateTokens(text);
-    yield { type: 'done', usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens }, finishReason: 'stop', model: this.model };
+    // No model ran, so no tokens were used: nothing counts against a workspace's daily token budget (issue 16).
+    // The request itself is still counted (usage rows, requests per minute).
+    yield { type: 'done', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 }, finishReason: 'stop', model: this.model };
   }
 
   async listModels(): Promise<string[]> {
