@@ -26,7 +26,16 @@ function defaultQa() {
   return existsSync(p) ? path.resolve(p) : undefined;
 }
 
+/** Follow-up decisions on eval/conversations.jsonl (no corpus needed): printed against issue 16's goal. */
+async function followUps() {
+  const { readConversations, scoreFollowUps } = await import(path.resolve('dist/cli/eval-sets.js'));
+  const { accuracy, n, rows } = scoreFollowUps(readConversations(path.resolve('eval/conversations.jsonl')));
+  console.log(`follow-up decision accuracy: ${accuracy.toFixed(3)} (n=${n} turns; goal ≥ 0.95: ${accuracy >= 0.95 ? 'met' : 'NOT met'})`);
+  if (process.env.EVAL_VERBOSE) for (const r of rows.filter((x) => x.expected !== x.got)) console.log(`  wrong ${r.id} (${r.expected ? 'follow-up' : 'new'}): ${r.q}`);
+}
+
 export async function runBench() {
+  await followUps();
   const qa = process.env.EVAL_QA ?? defaultQa();
   const corpus = process.env.EVAL_CORPUS ?? '/usr/share/debian-reference/*.html';
   const k = Number(process.env.EVAL_K ?? 10);
@@ -44,7 +53,7 @@ export async function runBench() {
   delete env.DOCUPOD_URL;
   try {
     const t0 = performance.now();
-    const { stdout } = await run(process.execPath, [BIN, 'eval', qa, '--corpus', corpus, '--mode', 'lexical', '--k', String(k), '--json'], { env, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run(process.execPath, [BIN, 'eval', qa, '--corpus', corpus, '--mode', 'lexical', '--k', String(k), '--off-topic', path.resolve('eval/off-topic.jsonl'), '--json'], { env, maxBuffer: 64 * 1024 * 1024 });
     const ours = JSON.parse(stdout);
     const evalSeconds = (performance.now() - t0) / 1000;
 
@@ -92,7 +101,9 @@ export async function runBench() {
     row('answer in top-5', 'answerInTop5');
     console.log(`${'search p50 ms'.padEnd(18)} ${f(ours.searchP50Ms).padStart(8)} ${f(plain.searchP50Ms).padStart(12)}`);
     console.log(`${'search p99 ms'.padEnd(18)} ${f(ours.searchP99Ms).padStart(8)} ${f(plain.searchP99Ms).padStart(12)}`);
-    console.log(`answer-phrase hit: ${ours.answerHit ?? 'n/a'} (${ours.notes?.[0] ?? ''})`);
+    console.log(`answer-phrase hit: ${ours.answerHit ?? 'n/a'} (goal ≥ 0.70; ${ours.answerHit >= 0.7 ? 'met' : 'NOT met'}; 0.600 before issue 16)`);
+    console.log(`abstained on off-topic: ${ours.abstainRate ?? 'n/a'} (n=${ours.offTopic?.n ?? 0}; goal ≥ 0.90: ${ours.abstainRate >= 0.9 ? 'met' : 'NOT met'})`);
+    if (ours.failedFiles?.length) console.log(`failed corpus files (not scored): ${ours.failedFiles.map((f) => f.source).join(', ')}`);
     const beats = ['recallAt5', 'mrrAt10', 'answerInTop5'].every((m) => ours[m] > plain[m]);
     console.log(`goal (beat plain BM25 on all three): ${beats ? 'met' : 'NOT met'}; docupod eval took ${evalSeconds.toFixed(1)} s incl. ingestion`);
     if (process.env.EVAL_VERBOSE) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llmUsage } from '../src/storage/schema-chat.js';
 import { as, createWorkspace, signup, type Session } from './fixtures/auth.js';
 import { uploadIndexed } from './fixtures/documents.js';
+import { startFakeOpenAi } from './fixtures/fake-openai.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
 
 // Token usage is buffered in memory and written once a second (src/roles/chat/usage.ts). Through the API that must
@@ -36,15 +37,27 @@ describe('buffered token usage', () => {
     expect(usage.today.tokens).toBe(tokens);
   });
 
+});
+
+describe('buffered token usage with a model (tokens to count)', () => {
   it('enforces the daily budget with usage not yet written', async () => {
-    const ws = await createWorkspace(s.app, owner, 'Budget');
-    await seed(s, owner, ws.slug);
-    expect((await as(s.app, owner)({ method: 'PUT', url: `/api/quotas/workspaces/${ws.id}`, payload: { dailyTokens: 5 } })).statusCode).toBe(200);
-    expect((await ask(s, owner, ws.slug)).statusCode).toBe(200);
-    // Asked at once, well inside the flush interval: the budget check counts what is still in memory.
-    const over = await ask(s, owner, ws.slug);
-    expect(over.statusCode).toBe(429);
-    expect(over.json().type).toBe('/problems/quota-exceeded');
+    // The extractive answerer uses no tokens (issue 16), so the budget is spent by an OpenAI-compatible fake model.
+    const fake = await startFakeOpenAi({ reply: () => 'Archives are kept for thirty days [1].' });
+    const s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'openai', DOCUPOD_LLM_BASE_URL: `${fake.url}/v1`, DOCUPOD_LLM_MODEL: 'gpt-test', DOCUPOD_LLM_MAX_RETRIES: '0' } });
+    try {
+      const owner = await signup(s.app, 'owner@example.com');
+      const ws = await createWorkspace(s.app, owner, 'Budget');
+      await seed(s, owner, ws.slug);
+      expect((await as(s.app, owner)({ method: 'PUT', url: `/api/quotas/workspaces/${ws.id}`, payload: { dailyTokens: 5 } })).statusCode).toBe(200);
+      expect((await ask(s, owner, ws.slug)).statusCode).toBe(200);
+      // Asked at once, well inside the flush interval: the budget check counts what is still in memory.
+      const over = await ask(s, owner, ws.slug);
+      expect(over.statusCode).toBe(429);
+      expect(over.json().type).toBe('/problems/quota-exceeded');
+    } finally {
+      await s.close();
+      await fake.close();
+    }
   });
 });
 

@@ -87,7 +87,8 @@ describe('chat with the extractive answerer', () => {
     expect(a.citations[0].quote).toContain('thirty days');
     expect(a.citations[0].quoteEnd).toBeGreaterThan(a.citations[0].quoteStart);
     expect(a.trace).toMatchObject({ relevant: true, mode: 'lexical', llm: 'extractive' });
-    expect(a.usage.totalTokens).toBeGreaterThan(0);
+    // No model ran: no tokens count against the workspace (issue 16).
+    expect(a.usage).toEqual({ promptTokens: 0, completionTokens: 0, totalTokens: 0 });
 
     const chat = (await as(s.app, owner)({ url: `/api/workspaces/${ws.slug}/chats/${id}` })).json();
     expect(chat.title).toBe('How long are the nightly dumps kept?');
@@ -150,22 +151,23 @@ describe('chat with the extractive answerer', () => {
     expect((await as(s.app, other)({ url: `/api/workspaces/${otherWs.slug}/chats/${id}` })).statusCode).toBe(404);
   });
 
-  it('enforces a daily token budget per workspace and requests per minute per key with 429 and Retry-After', async () => {
+  it('spends no daily token budget on extractive answers, and enforces requests per minute per key with 429 and Retry-After', async () => {
     const w2 = await createWorkspace(s.app, owner, 'Budgeted');
     await seed(s, owner, w2.slug);
     const key = (await createKey(s.app, owner, { name: 'bot' })).id;
     const set = await as(s.app, owner)({ method: 'PUT', url: `/api/quotas/workspaces/${w2.id}`, payload: { dailyTokens: 10 } });
     expect(set.statusCode, set.body).toBe(200);
     const chatId = (await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats`, payload: {} })).json().id;
-    const first = await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats/${chatId}/messages`, payload: { content: 'How do I restore a dump?' } });
-    expect(first.statusCode).toBe(200);
-    const over = await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats/${chatId}/messages`, payload: { content: 'How do I restore a dump?', stream: true } });
-    expect(over.statusCode).toBe(429);
-    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
-    expect(over.json().type).toBe('/problems/quota-exceeded');
+    // The daily budget counts model tokens; with no model, answers never spend it (the 429 itself is tested with a
+    // model in 'chat with an OpenAI-compatible model' below).
+    for (let i = 0; i < 3; i++) {
+      const res = await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats/${chatId}/messages`, payload: { content: 'How do I restore a dump?' } });
+      expect(res.statusCode, res.body).toBe(200);
+    }
     const usage = (await as(s.app, owner)({ url: `/api/workspaces/${w2.slug}/usage` })).json();
     expect(usage.today.dailyBudget).toBe(10);
-    expect(usage.today.tokens).toBeGreaterThan(10);
+    expect(usage.today.tokens).toBe(0);
+    expect(usage.rows[0].requests).toBe(3);
 
     // requests per minute per API key
     const k = await createKey(s.app, owner, { name: 'limited' });
@@ -188,7 +190,7 @@ describe('chat with an OpenAI-compatible model', () => {
   let ws: { id: string; slug: string };
   beforeAll(async () => {
     fake = await startFakeOpenAi({ reply: (messages) => (messages[0]!.content.startsWith('Rewrite') ? 'nightly dump retention configuration' : 'Dumps are kept for thirty days [1]. See backup.conf [1].') });
-    s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'openai', DOCUPOD_LLM_BASE_URL: `${fake.url}/v1`, DOCUPOD_LLM_MODEL: 'gpt-test', DOCUPOD_LLM_MAX_RETRIES: '0', DOCUPOD_LLM_IDLE_TIMEOUT: '300ms' } });
+    s = await startTestServer({ env: { DOCUPOD_LLM_PROVIDER: 'openai', DOCUPOD_LLM_BASE_URL: `${fake.url}/v1`, DOCUPOD_LLM_MODEL: 'gpt-test', DOCUPOD_LLM_MAX_RETRIES: '0', DOCUPOD_LLM_IDLE_TIMEOUT: '300ms', DOCUPOD_CHAT_REWRITE_TIMEOUT: '400ms' } });
     owner = await signup(s.app, 'owner@example.com');
     ws = await createWorkspace(s.app, owner, 'Ops');
     await seed(s, owner, ws.slug);
@@ -216,6 +218,48 @@ describe('chat with an OpenAI-compatible model', () => {
 
     const b = (await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${ws.slug}/chats/${id}/messages`, payload: { content: 'and where is it configured?' } })).json();
     expect(b.trace).toMatchObject({ rewrittenBy: 'llm', query: 'nightly dump retention configuration' });
+  });
+
+  it("enforces a workspace's daily token budget on the model's tokens with 429 and Retry-After", async () => {
+    const w2 = await createWorkspace(s.app, owner, 'Budgeted');
+    await seed(s, owner, w2.slug);
+    expect((await as(s.app, owner)({ method: 'PUT', url: `/api/quotas/workspaces/${w2.id}`, payload: { dailyTokens: 10 } })).statusCode).toBe(200);
+    const chatId = (await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats`, payload: {} })).json().id;
+    const first = await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats/${chatId}/messages`, payload: { content: 'How do I restore a dump?' } });
+    expect(first.statusCode, first.body).toBe(200);
+    const over = await as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${w2.slug}/chats/${chatId}/messages`, payload: { content: 'How do I restore a dump?', stream: true } });
+    expect(over.statusCode).toBe(429);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    expect(over.json().type).toBe('/problems/quota-exceeded');
+    const usage = (await as(s.app, owner)({ url: `/api/workspaces/${w2.slug}/usage` })).json();
+    expect(usage.today).toMatchObject({ dailyBudget: 10 });
+    expect(usage.today.tokens).toBeGreaterThan(10);
+  });
+
+  it('asks the model to rewrite only follow-ups, and falls back to the rule-based rewrite on an error or a timeout', async () => {
+    const id = await newChat();
+    const send = (content: string) => as(s.app, owner)({ method: 'POST', url: `/api/workspaces/${ws.slug}/chats/${id}/messages`, payload: { content } });
+    const rewrites = () => fake.chatRequests().filter((r) => r.body.messages[0]!.content.startsWith('Rewrite')).length;
+    await send('How long are nightly dumps kept?');
+    // A new question (a topic switch that begins with "so") is searched as asked: no rewrite call at all.
+    const before = rewrites();
+    const fresh = (await send('So which workers claim jobs with a lease?')).json();
+    expect(fresh.trace).toMatchObject({ rewrittenBy: 'none', query: 'So which workers claim jobs with a lease?' });
+    expect(rewrites()).toBe(before);
+    // The model fails on the rewrite: the rules rewrite it, and the answer still comes from the model.
+    fake.fail('POST', '/v1/chat/completions', { status: 500, body: { error: { message: 'rewrite crashed' } } });
+    const failed = await send('How many of them run at once?');
+    expect(failed.statusCode, failed.body).toBe(200);
+    expect(failed.json().trace).toMatchObject({ rewrittenBy: 'heuristic' });
+    expect(failed.json().trace.query).toMatch(/workers/);
+    expect(failed.json().answer).toBe('Dumps are kept for thirty days [1]. See backup.conf [1].');
+    // The model is too slow to rewrite (DOCUPOD_CHAT_REWRITE_TIMEOUT=400ms, far below DOCUPOD_LLM_TIMEOUT): same.
+    fake.fail('POST', '/v1/chat/completions', { delayMs: 3_000 });
+    const t0 = Date.now();
+    const slow = await send('And where are they configured?');
+    expect(slow.statusCode, slow.body).toBe(200);
+    expect(slow.json().trace).toMatchObject({ rewrittenBy: 'heuristic' });
+    expect(Date.now() - t0).toBeLessThan(2_500);
   });
 
   it('ends a stream that breaks mid-answer with an error event and saves nothing', async () => {

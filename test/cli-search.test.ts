@@ -87,6 +87,14 @@ describe('docupod ingest / search / eval (embedded)', () => {
     expect(human.stdout).toMatch(/result\(s\), lexical, [\d.]+ ms/);
   });
 
+  it('answers a hybrid search lexically when no embedder is configured, and says so in notes', async () => {
+    const r = await docupod(['search', 'max_wal_size checkpoints', '--workspace', 'team-docs', '--mode', 'hybrid', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(res).toMatchObject({ mode: 'lexical', notes: [expect.stringMatching(/^hybrid search answered lexically: no embedder is configured/)] });
+    expect(res.results[0]).toMatchObject({ source: 'postgres.md' });
+  });
+
   it('explains a missing workspace and bad options instead of failing obscurely', async () => {
     const missing = await docupod(['search', 'anything', '--workspace', 'nope']);
     expect(missing.code).toBe(1);
@@ -121,6 +129,27 @@ describe('docupod ingest / search / eval (embedded)', () => {
     expect(again.stdout).toMatch(/MRR@10 +1\.000/);
     expect(again.stdout).toMatch(/answer hit +1\.000 +\(3\/3; answers p50 [\d.]+ ms\)/);
     expect(again.stdout).toMatch(/search latency +p50 [\d.]+ ms, p99 [\d.]+ ms/);
+  });
+
+  it('reports corpus files that fail to ingest and scores the rest (--strict fails instead); reports abstention on --off-topic', async () => {
+    const mixed = path.join(root, 'mixed');
+    mkdirSync(mixed, { recursive: true });
+    writeFileSync(path.join(mixed, 'postgres.md'), FILES['postgres.md']!);
+    writeFileSync(path.join(mixed, 'blank.html'), '<html><head><title>x</title></head><body><script>var x = 1;</script></body></html>');
+    writeFileSync(path.join(root, 'qa-one.jsonl'), `${JSON.stringify(QA[0])}\n`);
+    writeFileSync(path.join(root, 'off.jsonl'), `${JSON.stringify({ id: 'o-1', question: 'What is the capital of France?' })}\n`);
+    const r = await docupod(['eval', path.join(root, 'qa-one.jsonl'), '--corpus', mixed, '--off-topic', path.join(root, 'off.jsonl'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ n: 1, recallAt5: 1, abstainRate: 1, offTopic: { n: 1, answered: [] } });
+    expect(j.failedFiles).toEqual([expect.objectContaining({ source: 'blank.html', state: 'failed' })]);
+    expect(j.failedFiles[0].error).toMatch(/nothing to index/);
+    const human = await docupod(['eval', path.join(root, 'qa-one.jsonl'), '--corpus', mixed]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/failed files +1 of 2 \(not scored; --strict fails instead\):\n +blank\.html: /);
+    const strict = await docupod(['eval', path.join(root, 'qa-one.jsonl'), '--corpus', mixed, '--strict']);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/1 corpus file\(s\) failed to ingest \(--strict\): blank\.html/);
   });
 });
 

@@ -81,6 +81,8 @@ export function registerSearchCommands(program: Command): void {
       .addOption(new Option('--mode <mode>', 'ranking; default hybrid with an embedder, lexical otherwise').choices(SearchMode.options))
       .option('--fresh', 'delete the scratch workspace’s documents first and ingest again')
       .option('--details', 'print every question with the rank of its first relevant file and answer chunk')
+      .option('--off-topic <jsonl>', 'questions the corpus does not answer ({id, question} per line): reports the share answered with "The documents don\'t say"')
+      .option('--strict', 'fail when any corpus file fails to ingest (default: report those files and score the rest)')
       .option('--json', 'print one JSON object'),
   ).action(evalCommand);
 }

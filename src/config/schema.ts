@@ -132,6 +132,8 @@ export const ConfigSchema = z
      * Retry-After at once instead of slowing every admitted stream down. Per process: a cluster admits replicas × this.
      */
     DOCUPOD_CHAT_MAX_STREAMS: PositiveInt.max(100_000).default(200),
+    /** How long a model may take to rewrite a follow-up into a standalone query before the rule-based rewrite is used. */
+    DOCUPOD_CHAT_REWRITE_TIMEOUT: Duration.default(5e3),
     DOCUPOD_EMBED_PROVIDER: z.enum(['none', 'openai', 'ollama', 'transformers', 'llamacpp']).default('none'),
     DOCUPOD_EMBED_BASE_URL: Url.optional(),
     DOCUPOD_EMBED_MODEL: z.string().optional(),
@@ -265,7 +267,7 @@ export interface Config {
   };
   /** The in-process llama.cpp runtime, shared by the llamacpp LLM and embedder. */
   llamacpp: { threads?: number; probe: boolean; modelsDir: string };
-  chat: { k: number; maxStreams: number };
+  chat: { k: number; maxStreams: number; rewriteTimeoutMs: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
   search: { language: string; lexicalCacheBytes: number; efSearch: number };
   models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number; inference: 'authenticated' | 'open' };
@@ -394,7 +396,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       probe: c.DOCUPOD_LLAMACPP_PROBE,
       modelsDir: c.DOCUPOD_LLAMACPP_MODELS_DIR ?? path.join(c.DOCUPOD_DATA_DIR.startsWith('memory://') ? '.' : c.DOCUPOD_DATA_DIR, 'gguf'),
     },
-    chat: { k: c.DOCUPOD_CHAT_K, maxStreams: c.DOCUPOD_CHAT_MAX_STREAMS },
+    chat: { k: c.DOCUPOD_CHAT_K, maxStreams: c.DOCUPOD_CHAT_MAX_STREAMS, rewriteTimeoutMs: c.DOCUPOD_CHAT_REWRITE_TIMEOUT },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
     search: { language: c.DOCUPOD_SEARCH_LANGUAGE, lexicalCacheBytes: c.DOCUPOD_LEXICAL_CACHE_MB * 1024 * 1024, efSearch: c.DOCUPOD_VECTOR_EF_SEARCH },
     models: {

@@ -263,6 +263,7 @@ export const inits: Record<ModuleName, Init> = {
       version: ctx.version,
       k: ctx.config.chat.k,
       maxStreams: ctx.config.chat.maxStreams,
+      rewriteTimeoutMs: ctx.config.chat.rewriteTimeoutMs,
       onUsageFlushError: (err) => ctx.log.error({ err, module: 'chat' }, 'writing token usage failed; retrying on the next flush'),
       ready: async () => {
         const db = await databaseReady(ctx)();

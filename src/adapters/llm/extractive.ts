@@ -6,7 +6,7 @@
 // little), plus a bonus for query words appearing next to each other (phrases), for query words in the source's
 // heading, and a small prior for the retriever's own rank. Sentences are then picked greedily: the best one, then
 // others only if they add query words not yet covered, or directly continue a picked sentence that ends in a colon.
-import { estimateMessagesTokens, estimateTokens, type GenerateRequest, type GroundingSource, type Llm, type LlmEvent } from './llm.js';
+import { type GenerateRequest, type GroundingSource, type Llm, type LlmEvent } from './llm.js';
 import { sentences, squash, terms } from './text.js';
 
 export const NOT_IN_DOCUMENTS = "The documents don't say.";
@@ -22,6 +22,8 @@ export interface ExtractiveOptions {
 
 export interface Pick {
   n: number;
+  /** The sentence's place among its source's sentences. */
+  idx?: number;
   text: string;
   start: number;
   end: number;
@@ -33,6 +35,22 @@ interface Candidate extends Pick {
   rank: number;
   idx: number;
   terms: string[];
+  /** Distinct subject words of the question found in the sentence or its section heading. */
+  matched?: number;
+}
+
+/** Share of the question's weight one matched word must carry to count as support on its own (see selectSentences). */
+const SINGLE_WORD_COVERAGE = 0.6;
+
+// Question-framing words (stemmed as terms() does); see selectSentences.
+const FRAME = new Set(terms('difference differences differ compare comparison versus vs meaning mean purpose example examples'));
+
+/** Whether a chunk's first unit starts inside a sentence or a table row (the chunk overlap cuts at a word). */
+function isFragment(text: string, next: string | undefined): boolean {
+  const cells = (s: string) => s.split(' | ').length;
+  // A table row (cells often start with a lower-case command name): cut when it has fewer cells than the next row.
+  if (/ \| /.test(text)) return next !== undefined && / \| /.test(next) && cells(text) < cells(next);
+  return /^[\p{Ll},;:)\]}|.]/u.test(text);
 }
 
 /** The sentences that answer `question` from `sources`, best first; empty when nothing is relevant. */
@@ -42,12 +60,20 @@ export function selectSentences(question: string, sources: GroundingSource[], op
   const minCoverage = opts.minCoverage ?? 0.3;
   const q = [...new Set(terms(question))];
   if (q.length === 0 || sources.length === 0) return [];
+  // Words that frame a question ("difference between X and Y") rather than name its subject: scored, but a passage
+  // need not contain them to count as support.
+  const focus = q.filter((t) => !FRAME.has(t));
 
   const cands: Candidate[] = [];
   sources.forEach((src, rank) => {
-    sentences(src.text).forEach((s, idx) => {
+    const units = sentences(src.text);
+    units.forEach((s, idx) => {
       const t = terms(s.text);
       if (t.length === 0) return;
+      // A chunk may begin inside a sentence (chunks overlap by a few words): never answer with that fragment.
+      if (idx === 0 && isFragment(s.text, units[1]?.text)) return;
+      // A run-on unit (a table or a listing without sentence ends) is not a readable answer.
+      if (t.length > maxWords) return;
       cands.push({ n: src.n, text: squash(s.text), start: s.start, end: s.end, score: 0, coverage: 0, rank, idx, terms: t });
     });
   });
@@ -60,7 +86,8 @@ export function selectSentences(question: string, sources: GroundingSource[], op
   // Words that never occur in the sources still weigh in the coverage denominator (as the rarest words do): a question
   // about something the documents never mention should not be "answered" by its generic words.
   const weight = new Map(q.map((t) => [t, df.has(t) ? idf(t) : Math.log(1 + (N - 0.5) / 1.5)]));
-  const totalWeight = [...weight.values()].reduce((a, b) => a + b, 0);
+  const totalWeight = (focus.length > 0 ? focus : q).reduce((a, t) => a + weight.get(t)!, 0);
+  const focusSet = new Set(focus.length > 0 ? focus : q);
   const avgLen = cands.reduce((n, c) => n + c.terms.length, 0) / N;
   const qIndex = new Map(q.map((t, i) => [t, i]));
   const headingTerms = new Map(sources.map((s) => [s.n, new Set(terms(s.heading ?? ''))]));
@@ -70,20 +97,25 @@ export function selectSentences(question: string, sources: GroundingSource[], op
     for (const t of c.terms) tf.set(t, (tf.get(t) ?? 0) + 1);
     let score = 0;
     let covered = 0;
+    let matched = 0;
     for (const t of q) {
       const f = tf.get(t);
+      const counts = focusSet.has(t) ? 1 : 0;
       if (!f) {
         if (headingTerms.get(c.n)?.has(t)) {
           score += 0.3 * weight.get(t)!;
-          covered += 0.5 * weight.get(t)!;
+          covered += 0.5 * weight.get(t)! * counts;
+          matched += counts;
         }
         continue;
       }
       const k1 = 1.2;
       const b = 0.5;
       score += weight.get(t)! * ((f * (k1 + 1)) / (f + k1 * (1 - b + (b * c.terms.length) / avgLen)));
-      covered += weight.get(t)!;
+      covered += weight.get(t)! * counts;
+      matched += counts;
     }
+    c.matched = matched;
     // Phrases: consecutive query words that also appear consecutively in the sentence.
     for (let i = 0; i + 1 < c.terms.length; i++) {
       const a = qIndex.get(c.terms[i]!);
@@ -100,6 +132,10 @@ export function selectSentences(question: string, sources: GroundingSource[], op
   const ranked = cands.filter((c) => c.score > 0).sort((x, y) => y.score - x.score || x.rank - y.rank || x.idx - y.idx);
   const best = ranked[0];
   if (!best || best.coverage < minCoverage) return [];
+  // One shared word is not support when the question names several things ("capital of France" vs a locale table
+  // row naming France), unless that word carries most of the question's weight ("Ctrl-Z" in "what does Ctrl-Z do in
+  // the shell?", where "shell" is everywhere in the sources).
+  if ((best.matched ?? 0) < Math.min(2, focusSet.size) && best.coverage < SINGLE_WORD_COVERAGE) return [];
 
   const picked: Candidate[] = [best];
   const have = new Set(best.terms.filter((t) => qIndex.has(t)));
@@ -121,19 +157,26 @@ export function selectSentences(question: string, sources: GroundingSource[], op
   for (const c of ranked.slice(1)) {
     if (picked.length >= maxSentences || words >= maxWords) break;
     if (c.score < 0.45 * best.score) break;
-    if (seen.has(norm(c.text)) || [...seen].some((s) => overlap(s, norm(c.text)) > 0.7)) continue;
+    if (seen.has(norm(c.text))) continue;
     const adds = c.terms.some((t) => qIndex.has(t) && !have.has(t));
+    // A near-copy (overlapping chunks) says nothing new, unless it holds a word of the question the others lack
+    // (two table rows that differ in one word: "apt clean" / "apt autoclean").
+    if (!adds && [...seen].some((s) => overlap(s, norm(c.text)) > 0.7)) continue;
     const neighbour = picked.some((p) => p.n === c.n && Math.abs(p.idx - c.idx) === 1);
     if (!adds && !neighbour) continue;
     if (words + c.text.split(' ').length > maxWords * 1.2) continue;
     add(c);
     follow(c);
   }
-  // Read in document order within a source, sources in order of first use, so the answer flows.
-  const order = new Map<number, number>();
-  picked.forEach((p) => order.has(p.n) || order.set(p.n, order.size));
-  picked.sort((x, y) => order.get(x.n)! - order.get(y.n)! || x.idx - y.idx);
-  return picked.map(({ n, text, start, end, score, coverage }) => ({ n, text, start, end, score, coverage }));
+  // Read in document order: documents in order of first use, sentences of one document by their place in it (chunks
+  // of one document may come in any rank order), so the answer flows as the document does.
+  const bySource = new Map(sources.map((s) => [s.n, s]));
+  const docOf = (p: Candidate) => bySource.get(p.n)?.source ?? String(p.n);
+  const at = (p: Candidate) => (bySource.get(p.n)?.start ?? 0) + p.start;
+  const order = new Map<string, number>();
+  picked.forEach((p) => order.has(docOf(p)) || order.set(docOf(p), order.size));
+  picked.sort((x, y) => order.get(docOf(x))! - order.get(docOf(y))! || at(x) - at(y) || x.n - y.n || x.idx - y.idx);
+  return picked.map(({ n, idx, text, start, end, score, coverage }) => ({ n, idx, text, start, end, score, coverage }));
 }
 
 function norm(s: string): string {
@@ -148,12 +191,16 @@ function overlap(a: string, b: string): number {
   return inter / Math.max(1, Math.min(A.size, B.size));
 }
 
-/** The answer text for picked sentences: each ends with its citation; consecutive sentences of one source share it. */
+/**
+ * The answer text for picked sentences: each ends with its citation; sentences that follow each other in one source
+ * share it, so every stretch before a marker is one span of the source (the span its citation quotes).
+ */
 export function formatAnswer(picks: Pick[]): string {
   const parts: string[] = [];
   picks.forEach((p, i) => {
     const next = picks[i + 1];
-    const cite = next && next.n === p.n ? '' : ` [${p.n}]`;
+    const adjacent = next && next.n === p.n && (p.idx === undefined || next.idx === p.idx + 1);
+    const cite = adjacent ? '' : ` [${p.n}]`;
     parts.push(`${p.text}${cite}`);
   });
   return parts.join(' ');
@@ -197,9 +244,9 @@ export class ExtractiveLlm implements Llm {
     const text = this.answer(req);
     // Word-sized pieces, so clients render it the same way as a model's stream.
     for (const m of text.matchAll(/\S+\s*/g)) yield { type: 'token', text: m[0] };
-    const promptTokens = estimateMessagesTokens(req.messages);
-    const completionTokens = estimateTokens(text);
-    yield { type: 'done', usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens }, finishReason: 'stop', model: this.model };
+    // No model ran, so no tokens were used: nothing counts against a workspace's daily token budget (issue 16).
+    // The request itself is still counted (usage rows, requests per minute).
+    yield { type: 'done', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 }, finishReason: 'stop', model: this.model };
   }
 
   async listModels(): Promise<string[]> {

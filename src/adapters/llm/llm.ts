@@ -13,6 +13,8 @@ export interface GroundingSource {
   text: string;
   source: string;
   heading?: string;
+  /** Where the text starts in its document (characters), so sentences from one document are read in its order. */
+  start?: number;
 }
 
 export interface GenerateRequest {

@@ -14,7 +14,9 @@ const STOP = new Set(
 export function terms(text: string, keepStop = false): string[] {
   const out: string[] = [];
   // "how long", "how often"…: the question word, not a topic.
-  const t = keepStop ? text : text.replace(/\bhow (long|often|many|much|far|old|big|large|fast|soon)\b/gi, ' ');
+  let t = keepStop ? text : text.replace(/\bhow (long|often|many|much|far|old|big|large|fast|soon)\b/gi, ' ');
+  // Key names and the like ("Ctrl-Z", "Alt-SysRq-B"): a one-letter part would be dropped as noise, so it stays joined.
+  t = t.replace(/\b(\p{L}{2,})-(\p{L})\b(?!-?\p{L})/gu, '$1$2');
   for (const m of t.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
     const w = m[0];
     if (!keepStop && (STOP.has(w) || (w.length < 2 && !/\d/.test(w)))) continue;
@@ -79,7 +81,22 @@ export function sentences(text: string): Sentence[] {
     start = m.index + m[0].length;
   }
   push(start, text.length);
-  return out;
+  return out.flatMap((s) => tableRows(s));
+}
+
+/** A table laid out one row a line ("a | b | c") reads as one row a sentence, not as one run-on sentence. */
+function tableRows(s: Sentence): Sentence[] {
+  if (!s.text.includes('\n') || !/ \| /.test(s.text)) return [s];
+  const out: Sentence[] = [];
+  let at = 0;
+  for (const line of s.text.split('\n')) {
+    const lead = line.length - line.trimStart().length;
+    const t = line.trim();
+    if (t.length >= 3) out.push({ text: t, start: s.start + at + lead, end: s.start + at + lead + t.length });
+    at += line.length + 1;
+  }
+  // Lines of prose wrapped inside a table cell would be cut apart: keep the sentence whole unless most lines are rows.
+  return out.filter((x) => / \| /.test(x.text)).length * 2 >= out.length ? out : [s];
 }
 
 /** Collapses whitespace runs to one space. */

@@ -4,7 +4,8 @@
 // citations to chunks, sources and quoted sentences.
 import { NOT_IN_DOCUMENTS, notInDocuments, selectSentences } from '../../adapters/llm/extractive.js';
 import { estimateMessagesTokens, estimateTokens, type GroundingSource, type Llm, type LlmMessage, type Usage } from '../../adapters/llm/llm.js';
-import { sentences, terms } from '../../adapters/llm/text.js';
+import { sentences, squash, terms } from '../../adapters/llm/text.js';
+import { ruleBasedStandalone } from './follow-up.js';
 import type { RetrievalClient, SearchResult } from '../retrieval/contract.js';
 import type { Citation, RetrievalTrace } from './contract.js';
 
@@ -25,6 +26,8 @@ export interface AgentDeps {
   answerTokens?: number;
   /** Earlier turns kept in the prompt, at most (default 6 messages). */
   historyMessages?: number;
+  /** Time a model may take to rewrite a follow-up (default 5 s) before the rule-based rewrite is used. */
+  rewriteTimeoutMs?: number;
 }
 
 export interface AgentInput {
@@ -49,30 +52,21 @@ export interface AgentResult {
 
 export type AgentEvent = { type: 'token'; text: string } | { type: 'result'; result: AgentResult };
 
-const FOLLOW_UP = /\b(it|its|they|them|their|this|that|these|those|there|he|she|his|her|one|ones|same|above|previous|also|else|more|again|instead)\b/i;
-
-/** A standalone query for retrieval: the question, plus the key words of the previous question when it reads as a follow-up. */
+/** The retrieval query for `question` by rule (kept for callers of the old name): see follow-up.ts. */
 export function heuristicRewrite(question: string, history: LlmMessage[]): string {
-  const previous = [...history].reverse().find((m) => m.role === 'user');
-  if (!previous) return question;
-  const own = terms(question);
-  const followUp = FOLLOW_UP.test(question) || own.length <= 3 || /^(and|or|but|what about|how about|why|so)\b/i.test(question.trim());
-  if (!followUp) return question;
-  const have = new Set(own);
-  const extra: string[] = [];
-  for (const m of previous.content.matchAll(/[\p{L}\p{N}][\p{L}\p{N}_.-]*/gu)) {
-    const w = m[0].replace(/[.-]+$/, '');
-    const t = terms(w)[0];
-    if (!t || have.has(t)) continue;
-    have.add(t);
-    extra.push(w);
-  }
-  return extra.length > 0 ? `${question} ${extra.join(' ')}` : question;
+  return ruleBasedStandalone(question, history).query;
 }
 
+/**
+ * Only a follow-up is rewritten; a new question is searched as asked. The decision is rule-based (follow-up.ts). With
+ * a generative model, the model writes the standalone query within `rewriteTimeoutMs`; on an error, a timeout or an
+ * unusable reply the rule-based query is used, so a slow or broken model never loses the user's question.
+ */
 async function rewrite(deps: AgentDeps, input: AgentInput): Promise<{ query: string; by: RetrievalTrace['rewrittenBy'] }> {
-  if (!input.history.some((m) => m.role === 'user')) return { query: input.question, by: 'none' };
+  const rules = ruleBasedStandalone(input.question, input.history);
+  if (!rules.decision.followUp) return { query: input.question, by: 'none' };
   if (deps.llm.generative) {
+    const timeout = AbortSignal.timeout(deps.rewriteTimeoutMs ?? 5_000);
     try {
       const recent = input.history.slice(-4).map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content.slice(0, 600)}`).join('\n');
       let text = '';
@@ -83,18 +77,17 @@ async function rewrite(deps: AgentDeps, input: AgentInput): Promise<{ query: str
         ],
         maxTokens: 64,
         temperature: 0,
-        signal: input.signal,
+        signal: input.signal ? AbortSignal.any([input.signal, timeout]) : timeout,
       }))
         if (ev.type === 'token') text += ev.text;
       const q = text.trim().split('\n')[0]!.replace(/^["'“]|["'”]$/g, '').trim();
       if (q.length >= 2 && q.length <= 500) return { query: q, by: 'llm' };
     } catch (err) {
       if (input.signal?.aborted) throw err;
-      // Rewriting is an optimisation: on failure, fall back to the heuristic and let the answer call report errors.
+      // Rewriting is an optimisation: on failure or timeout, the rule-based query; the answer call reports errors.
     }
   }
-  const q = heuristicRewrite(input.question, input.history);
-  return { query: q, by: q === input.question ? 'none' : 'heuristic' };
+  return { query: rules.query, by: rules.query === input.question ? 'none' : 'heuristic' };
 }
 
 /** Whether any retrieved chunk shares a key word with the query (the "documents don't say" gate). */
@@ -139,7 +132,7 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
       }
       const n = used.length + 1;
       used.push({ n, r });
-      sources.push({ n, text: r.text, source: r.source, heading: r.heading });
+      sources.push({ n, text: r.text, source: r.source, heading: r.heading, start: r.charStart });
       blocks.push(head + text);
       budget -= estimateTokens(head + text) + 2;
       if (budget <= 0) break;
@@ -166,7 +159,8 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
 
   if (!relevant) {
     // Nothing to ground an answer on: say so without spending model tokens.
-    const answer = notInDocuments(input.question, []);
+    // The closest sources are named, so the user sees where the search looked.
+    const answer = notInDocuments(input.question, search.results.map((r, i) => ({ n: i + 1, text: '', source: r.source })));
     for (const m of answer.matchAll(/\S+\s*/g)) yield { type: 'token', text: m[0] };
     yield {
       type: 'result',
@@ -206,20 +200,27 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
 }
 
 /**
- * [n] markers → citations. The quote is the chunk's sentence that best supports the answer sentence carrying the
- * marker (for the extractive answerer, the very sentence it copied).
+ * [n] markers → citations. A marker group ("[1]", "[1][2]") supports the answer text between the previous group (or
+ * the answer's start) and itself, wherever it stands: "… file. [1]" (after the full stop, as the extractive answerer
+ * writes it) and "… file [1]." alike. Each sentence of that text is matched to the cited chunk's sentences: verbatim
+ * when the answer copied it, else by shared key words (a model's paraphrase). The sentence right before the marker
+ * always counts; earlier ones in the same stretch only when they clearly come from that chunk. The quote is the
+ * matched sentences when they are consecutive in the chunk, else the first one used.
  */
 export function resolveCitations(answer: string, used: Array<{ n: number; r: SearchResult }>): Citation[] {
   const byN = new Map(used.map((u) => [u.n, u.r]));
   const claims = new Map<number, string[]>();
-  for (const s of sentences(answer)) {
-    for (const m of s.text.matchAll(/\[(\d+)\]/g)) {
+  let from = 0;
+  for (const g of answer.matchAll(/(?:\s*\[\d+\])+/g)) {
+    const text = answer.slice(from, g.index).replace(/^[\s.,;:!?)\]]+/, '');
+    from = g.index + g[0].length;
+    if (!/[\p{L}\p{N}]/u.test(text)) continue;
+    for (const m of g[0].matchAll(/\[(\d+)\]/g)) {
       const n = Number(m[1]);
-      if (!byN.has(n)) continue;
-      claims.set(n, [...(claims.get(n) ?? []), s.text.replace(/\[\d+\]/g, '')]);
+      if (byN.has(n)) claims.set(n, [...(claims.get(n) ?? []), text]);
     }
   }
-  // "[1][2]" written as one token group, or markers in a run-on answer without sentence ends.
+  // Markers with no text before them ("[1] The …" at the very start): the text after them is what they support.
   for (const m of answer.matchAll(/\[(\d+)\]/g)) {
     const n = Number(m[1]);
     if (byN.has(n) && !claims.has(n)) claims.set(n, [answer.replace(/\[\d+\]/g, '')]);
@@ -227,10 +228,7 @@ export function resolveCitations(answer: string, used: Array<{ n: number; r: Sea
   const out: Citation[] = [];
   for (const [n, texts] of [...claims.entries()].sort((a, b) => a[0] - b[0])) {
     const r = byN.get(n)!;
-    const source: GroundingSource = { n, text: r.text, source: r.source };
-    const pick = selectSentences(texts.join(' '), [source], { maxSentences: 1, minCoverage: 0 })[0];
-    const first = sentences(r.text)[0];
-    const quote = pick ?? (first ? { text: first.text.replace(/\s+/g, ' '), start: first.start, end: first.end } : { text: r.text.slice(0, 200), start: 0, end: Math.min(200, r.text.length) });
+    const quote = quoteFor(texts, r.text);
     out.push({
       n,
       chunkId: r.chunkId,
@@ -245,6 +243,53 @@ export function resolveCitations(answer: string, used: Array<{ n: number; r: Sea
     });
   }
   return out;
+}
+
+/** The light stemmer leaves "exclusive" and "exclusively" as exclusiv/exclusive: a shared start of 5+ letters matches. */
+const sameStem = (a: string, b: string) => a.length >= 5 && b.length >= 5 && (a.startsWith(b) || b.startsWith(a));
+
+const flat = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+
+/** The span of `chunk` that the claim texts used (see resolveCitations). */
+function quoteFor(claims: string[], chunk: string): { text: string; start: number; end: number } {
+  const cs = sentences(chunk).map((s, idx) => ({ ...s, idx, flat: flat(s.text), terms: new Set(terms(s.text)) }));
+  const usedIdx: number[] = [];
+  for (const claim of claims) {
+    const parts = sentences(claim);
+    parts.forEach((p, i) => {
+      const f = flat(p.text);
+      const last = i === parts.length - 1;
+      if (!f) return;
+      // Verbatim: the answer copied the chunk's sentence (or a whole part of it).
+      const exact = cs.find((c) => c.flat === f || (f.length >= 20 && c.flat.includes(f)) || (c.flat.length >= 20 && f.includes(c.flat)));
+      if (exact) return void usedIdx.push(exact.idx);
+      const t = [...new Set(terms(p.text))];
+      if (t.length === 0) return;
+      let best: (typeof cs)[number] | undefined;
+      let bestShare = 0;
+      for (const c of cs) {
+        const share = t.filter((x) => c.terms.has(x) || [...c.terms].some((y) => sameStem(x, y))).length / t.length;
+        if (share > bestShare) [best, bestShare] = [c, share];
+      }
+      if (best && (last ? bestShare > 0 : bestShare >= 0.5)) usedIdx.push(best.idx);
+    });
+  }
+  if (usedIdx.length === 0) {
+    // Nothing in common with the claim: the chunk's sentence that best fits all of it, else its first sentence.
+    const pick = selectSentences(claims.join(' '), [{ n: 0, text: chunk, source: '' }], { maxSentences: 1, minCoverage: 0 })[0];
+    if (pick) return pick;
+    const first = cs[0];
+    return first ? { text: squash(first.text), start: first.start, end: first.end } : { text: chunk.slice(0, 200), start: 0, end: Math.min(200, chunk.length) };
+  }
+  // The run of consecutive chunk sentences that holds the first sentence used.
+  const set = new Set(usedIdx);
+  let lo = usedIdx[0]!;
+  let hi = lo;
+  while (set.has(lo - 1)) lo--;
+  while (set.has(hi + 1)) hi++;
+  const a = cs[lo]!;
+  const b = cs[hi]!;
+  return { text: squash(chunk.slice(a.start, b.end)), start: a.start, end: b.end };
 }
 
 function round(ms: number): number {

@@ -33,6 +33,8 @@ export interface ChatDeps {
   k?: number;
   /** Answers generated at once by this process (DOCUPOD_CHAT_MAX_STREAMS); beyond it 503 with Retry-After. */
   maxStreams?: number;
+  /** Time allowed for a model's follow-up rewrite (default 5 s); see agent.ts. */
+  rewriteTimeoutMs?: number;
   /** How often buffered token usage is written (default 1000 ms); see usage.ts. */
   usageFlushMs?: number;
   /** Where a failed usage flush is reported (it is retried on the next one). */
@@ -170,7 +172,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     await chatRow(input.workspaceId, input.userId, input.chatId);
     const history: LlmMessage[] = (await messagesOf(input.workspaceId, input.chatId)).map((r) => ({ role: r.role, content: r.content }));
     let result: AgentResult | undefined;
-    for await (const ev of measured(runAgent({ llm, retrieval: deps.retrieval, k: deps.k }, { workspaceId: input.workspaceId, question: input.content, history, systemPrompt: await systemPromptOf(input.workspaceId), signal }))) {
+    for await (const ev of measured(runAgent({ llm, retrieval: deps.retrieval, k: deps.k, rewriteTimeoutMs: deps.rewriteTimeoutMs }, { workspaceId: input.workspaceId, question: input.content, history, systemPrompt: await systemPromptOf(input.workspaceId), signal }))) {
       if (ev.type === 'token') yield ev;
       else result = ev.result;
     }
@@ -219,7 +221,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     let result: AgentResult | undefined;
     for await (const ev of measured(
       runAgent(
-        { llm, retrieval: deps.retrieval, k: deps.k },
+        { llm, retrieval: deps.retrieval, k: deps.k, rewriteTimeoutMs: deps.rewriteTimeoutMs },
         { workspaceId: input.workspaceId, question: last.content, history: convo.slice(0, -1) as LlmMessage[], systemPrompt, maxTokens: input.maxTokens, temperature: input.temperature, signal },
       ),
     )) {

@@ -121,10 +121,16 @@ export function createRetrievalService(deps: RetrievalDeps): ImplOf<typeof Retri
 
     async search(input) {
       const { workspaceId, ...req } = input;
-      const mode: SearchMode = req.mode ?? (canVector() ? 'hybrid' : 'lexical');
+      let mode: SearchMode = req.mode ?? (canVector() ? 'hybrid' : 'lexical');
       const t0 = performance.now();
       let results: SearchResult[];
       const notes: string[] = [];
+      // Hybrid is the default a client may ask for without knowing the install: with no vectors it is the lexical
+      // half, said so in `notes` (an explicit vector search still fails with the reason).
+      if (mode === 'hybrid' && !canVector()) {
+        mode = 'lexical';
+        notes.push(`hybrid search answered lexically: ${deps.vectorEnabled ? 'no embedder is configured (DOCUPOD_EMBED_PROVIDER=none)' : 'the database has no pgvector (lexical-only)'}`);
+      }
       if (mode === 'lexical') results = (await lexical(workspaceId, req, req.k)).map((r) => toResult(r, Number(r.score)));
       else if (mode === 'vector') results = (await vector(workspaceId, req, req.k, notes)).map((r) => toResult(r, Number(r.score)));
       else {

@@ -28,7 +28,16 @@ interface Table {
   cell: string | null;
 }
 
+/**
+ * Navigation is dropped as noise, unless it is all the page has: a table-of-contents or links-only page (a manual's
+ * index pages) then indexes its visible text rather than being refused as empty.
+ */
 export function parseHtml(html: string, mime: string = MIME.html): ParsedDocument {
+  const doc = parseHtmlWith(html, mime, false);
+  return doc.sections.some((s) => s.blocks.some((b) => b.text.trim())) ? doc : parseHtmlWith(html, mime, true);
+}
+
+function parseHtmlWith(html: string, mime: string, keepNavigation: boolean): ParsedDocument {
   const b = new DocumentBuilder();
   let title: string | undefined;
   const stack: Array<{ name: string; drop: boolean }> = [];
@@ -73,12 +82,12 @@ export function parseHtml(html: string, mime: string = MIME.html): ParsedDocumen
     {
       onopentag(name, attribs) {
         const classes = (attribs.class ?? '').split(/\s+/);
+        const navigation = name === 'nav' || attribs.role === 'navigation' || classes.some((c) => DROP_CLASSES.has(c));
         const drop =
-          DROP.has(name) ||
+          (DROP.has(name) && name !== 'nav') ||
           attribs.hidden !== undefined ||
           attribs['aria-hidden'] === 'true' ||
-          attribs.role === 'navigation' ||
-          classes.some((c) => DROP_CLASSES.has(c));
+          (navigation && !keepNavigation);
         stack.push({ name, drop });
         if (name === 'title' && !inTitle && title === undefined) inTitle = true;
         if (drop) dropDepth++;

@@ -32,6 +32,20 @@ function storableDocument(doc: ParsedDocument): ParsedDocument {
   return out;
 }
 
+/** Longest line (characters) of a file parsed as Markdown; longer lines make it plain text (see parseByType). */
+export const MAX_MARKDOWN_LINE = 20_000;
+
+function longestLine(text: string): number {
+  let longest = 0;
+  let start = 0;
+  for (let i = text.indexOf('\n'); ; i = text.indexOf('\n', start)) {
+    const end = i < 0 ? text.length : i;
+    longest = Math.max(longest, end - start);
+    if (i < 0) return longest;
+    start = i + 1;
+  }
+}
+
 async function parseByType(bytes: Uint8Array, filename: string, limits: ParseLimits): Promise<ParsedDocument> {
   checkFileSize(bytes.byteLength, filename, limits);
   const type = detectType(bytes, filename);
@@ -43,8 +57,12 @@ async function parseByType(bytes: Uint8Array, filename: string, limits: ParseLim
         return await parseDocx(bytes, filename, limits);
       case 'html':
         return parseHtml(decodeText(bytes));
-      case 'markdown':
-        return parseMarkdown(decodeText(bytes));
+      case 'markdown': {
+        const text = decodeText(bytes);
+        // Markdown is line-oriented: a file of enormous lines (minified or generated text) has no structure to keep,
+        // and marked's inline rules can backtrack for minutes on one such line ("**a* **a* …"). Plain text instead.
+        return longestLine(text) > MAX_MARKDOWN_LINE ? parsePlainText(text) : parseMarkdown(text);
+      }
       case 'csv':
         return parseCsv(decodeText(bytes), type.delimiter ?? ',', filename);
       case 'text':
