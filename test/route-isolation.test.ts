@@ -41,6 +41,8 @@ let keyElsewhere: string;
 
 beforeAll(async () => {
   s = await startServerWithRouteList({
+    // The MCP write tools on, so the walk over MCP tools below covers them too.
+    env: { DOCUPOD_MCP_WRITE: 'true' },
     // Two deliberately broken routes, outside any guarded context, prove the check can fail.
     beforeModules: (app: FastifyInstance) => {
       app.get(CONTROL_OPEN, async () => ({ ok: true }));
@@ -167,7 +169,7 @@ describe('route isolation of the MCP tools', () => {
     const [asOutsider, asKeyElsewhere, asOwner] = await Promise.all([connect(outsider), connect(keyElsewhere), connect(ctx.owner)]);
     const a = await createWorkspace(s.app, ctx.owner, 'Isolation MCP');
     const tools = (await asOwner.listTools()).tools.filter((t: Tool) => (t.inputSchema.properties ?? {}).workspace);
-    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['search', 'get_document', 'get_chunk', 'list_documents', 'ask']));
+    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['search', 'get_document', 'get_chunk', 'list_documents', 'ask', 'add_document', 'delete_document']));
     const problems: string[] = [];
     const textOf = (r: unknown) => ((r as CallToolResult).content[0] as { text?: string } | undefined)?.text ?? '';
     for (const tool of tools) {

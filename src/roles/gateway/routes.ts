@@ -26,6 +26,8 @@ export interface GatewayOptions {
   version: string;
   blobs: BlobStore;
   uploadLimit: number;
+  /** DOCUPOD_MCP_WRITE: offer the MCP write tools. */
+  mcpWrite?: boolean;
   /** For the MCP tool metrics (roles/gateway/mcp/metrics.ts). */
   metrics: Registry;
 }
@@ -70,6 +72,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
     retrieval: opts.roles.retrieval,
     ingest: opts.roles.ingest,
     chat: opts.roles.chat,
+    blobs: opts.blobs,
+    uploadLimit: opts.uploadLimit,
+    write: opts.mcpWrite ?? false,
     metrics: opts.metrics,
     version: opts.version,
   });

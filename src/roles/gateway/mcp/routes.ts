@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DocupodError, Problems } from '../../../core/errors.js';
+import type { BlobStore } from '../../../adapters/blob/blob-store.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Registry } from '../../../observability/metrics.js';
 import type { ChatClient } from '../../chat/contract.js';
@@ -28,6 +29,10 @@ export interface McpRoutesOptions {
   retrieval: RetrievalClient;
   ingest: IngestClient;
   chat: ChatClient;
+  blobs: BlobStore;
+  uploadLimit: number;
+  /** DOCUPOD_MCP_WRITE: register add_document and delete_document. */
+  write: boolean;
   metrics: Registry;
   version: string;
 }
@@ -54,7 +59,17 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, o
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   app.addHook('onRequest', authenticate(opts.auth));
   const metrics = mcpMetrics(opts.metrics);
-  const deps = { auth: opts.auth, retrieval: opts.retrieval, ingest: opts.ingest, chat: opts.chat, metrics, version: opts.version };
+  const deps = {
+    auth: opts.auth,
+    retrieval: opts.retrieval,
+    ingest: opts.ingest,
+    chat: opts.chat,
+    blobs: opts.blobs,
+    uploadLimit: opts.uploadLimit,
+    write: opts.write,
+    metrics,
+    version: opts.version,
+  };
 
   // Input the shared gate refuses (text Postgres cannot store, anywhere in the body) answers as a JSON-RPC error to
   // the request it came in, so an MCP client sees an MCP error (invalid params), not an HTTP failure. Everything else
@@ -75,7 +90,8 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, o
         tags: ['mcp'],
         summary:
           'Model Context Protocol (Streamable HTTP, stateless): JSON-RPC requests from an MCP client; tools search, get_document, get_chunk, ' +
-          'list_workspaces, list_documents and ask over the workspaces your login or API key can read',
+          'list_workspaces, list_documents and ask over the workspaces your login or API key can read; add_document and delete_document ' +
+          'with DOCUPOD_MCP_WRITE=true and the editor role',
         querystring: z.object({ workspace: z.string().min(1).max(200).optional() }),
       },
     },

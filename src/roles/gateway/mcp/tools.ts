@@ -1,14 +1,16 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { DocupodError, fail } from '../../../core/errors.js';
+import type { BlobStore } from '../../../adapters/blob/blob-store.js';
+import { DocupodError, Problems, fail } from '../../../core/errors.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { AnswerResult, ChatClient } from '../../chat/contract.js';
 import type { ChunkInfo, IngestClient } from '../../ingest/contract.js';
 import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
 import { SearchMode, SearchRequest, type RetrievalClient } from '../../retrieval/contract.js';
-import type { AuthService, Principal, WorkspaceAccess } from '../auth/service.js';
+import { roleAtLeast, type AuthService, type Principal, type WorkspaceAccess } from '../auth/service.js';
 import { eventError } from '../chat/sse.js';
 import { toWorkspace } from '../workspaces/schemas.js';
 import type { McpMetrics } from './metrics.js';
@@ -36,12 +38,20 @@ export interface McpDeps {
   retrieval: RetrievalClient;
   ingest: IngestClient;
   chat: ChatClient;
+  /** Where add_document stores the text, as the upload route stores a file (the ingest role reads it from there). */
+  blobs: BlobStore;
+  /** DOCUPOD_UPLOAD_LIMIT in bytes: add_document's text obeys the same limit as an uploaded file. */
+  uploadLimit: number;
+  /** DOCUPOD_MCP_WRITE: whether the write tools exist at all. */
+  write: boolean;
   metrics: McpMetrics;
   version: string;
 }
 
 export const TOOL_NAMES = ['list_workspaces', 'search', 'get_document', 'get_chunk', 'list_documents', 'ask'] as const;
-export type ToolName = (typeof TOOL_NAMES)[number];
+/** Registered only with DOCUPOD_MCP_WRITE=true; each call also needs the editor role, like the upload and delete routes. */
+export const WRITE_TOOL_NAMES = ['add_document', 'delete_document'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number] | (typeof WRITE_TOOL_NAMES)[number];
 
 const Workspace = z
   .string()
@@ -119,6 +129,14 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
     // The same words as the HTTP API's 404, whether the workspace does not exist or is not yours to see.
     if (!access) throw fail.notFound(`workspace ${wanted}`);
     caller.onWorkspace?.(access.workspace.id);
+    return access;
+  };
+
+  /** The workspace, as `workspace` resolves it, when the caller may change its documents (the upload and delete routes' rule). */
+  const writable = async (ref: string | undefined): Promise<WorkspaceAccess> => {
+    const access = await workspace(ref);
+    // requireWorkspace's words for the same refusal on the HTTP API.
+    if (!roleAtLeast(access.role, 'editor')) throw fail.forbidden(`this needs the editor role in workspace ${access.workspace.slug}; you are ${access.role}`);
     return access;
   };
 
@@ -345,6 +363,72 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
         };
       })(args),
   );
+
+
+  if (deps.write) {
+    server.registerTool(
+      'add_document',
+      {
+        title: 'Add a document',
+        description:
+          'Store a text as a new document of a workspace, under a file name (its extension picks the parser: .md, .txt, .html…); it is parsed, ' +
+          'chunked and indexed in the background, searchable once list_documents shows it indexed. The same name again replaces that document ' +
+          'once the new text is indexed; the same text again is a duplicate and changes nothing. Needs the editor role.',
+        inputSchema: {
+          name: z.string().trim().min(1, 'name must not be empty').max(1024).describe('File name, e.g. "notes/meeting-2026-03-02.md": the document’s source'),
+          text: z.string().min(1, 'text must not be empty').describe('The document’s whole text (Markdown keeps its headings as sections)'),
+          workspace: Workspace,
+        },
+        annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      },
+      run('add_document', async (args: { name: string; text: string; workspace?: string }) => {
+        const access = await writable(args.workspace);
+        const bytes = Buffer.from(args.text, 'utf8');
+        if (bytes.byteLength > deps.uploadLimit)
+          throw new DocupodError(Problems.payloadTooLarge, `the text is ${bytes.byteLength} bytes, more than the upload limit of ${deps.uploadLimit} bytes (DOCUPOD_UPLOAD_LIMIT)`);
+        // As the upload route: the original goes to the blob store under a random key, the ingest role gets the key.
+        const source = args.name.replace(/\\/g, '/');
+        const blobKey = `${access.workspace.id}/${randomUUID()}`;
+        await deps.blobs.put(blobKey, bytes, access.workspace.id);
+        let doc;
+        try {
+          doc = (
+            await deps.ingest.submit({
+              workspaceId: access.workspace.id,
+              userId: caller.principal.userId,
+              files: [{ source, blobKey, sizeBytes: bytes.byteLength, contentHash: createHash('sha256').update(bytes).digest('hex') }],
+            })
+          ).documents[0]!;
+        } catch (err) {
+          await deps.blobs.delete(blobKey).catch(() => {}); // nothing half-added stays behind
+          throw err;
+        }
+        const text = doc.duplicate
+          ? `${source} in ${access.workspace.slug} already holds this exact text (document ${doc.id}); nothing changed.`
+          : `Added ${source} to ${access.workspace.slug} as document ${doc.id} (${doc.state})${doc.replacesId ? `; it replaces document ${doc.replacesId} once indexed` : ''}. ` +
+            'It is searchable once indexed: list_documents shows its state.';
+        return { content: [{ type: 'text', text }], structuredContent: { workspace: access.workspace.slug, document: doc } };
+      }),
+    );
+
+    server.registerTool(
+      'delete_document',
+      {
+        title: 'Delete a document',
+        description: 'Delete one document of a workspace for good: its text, its passages in search and its stored original. Needs the editor role.',
+        inputSchema: { documentId: DocumentId, workspace: Workspace },
+        annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      },
+      run('delete_document', async (args: { documentId: string; workspace?: string }) => {
+        const access = await writable(args.workspace);
+        await deps.ingest.delete({ workspaceId: access.workspace.id, documentId: args.documentId });
+        return {
+          content: [{ type: 'text', text: `Deleted document ${args.documentId} from ${access.workspace.slug}.` }],
+          structuredContent: { workspace: access.workspace.slug, deleted: args.documentId },
+        };
+      }),
+    );
+  }
 
   return server;
 }
