@@ -246,6 +246,63 @@ describe('MCP over Streamable HTTP', () => {
     await client.close();
   });
 
+  it('offers each readable document as a resource docupod://{workspace}/{document}, read as get_document reads it, scoped like the tools', async () => {
+    const client = await connect(handbookKey.key);
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual(['docupod://{workspace}/{document}']);
+    const { resources, nextCursor } = await client.listResources();
+    expect(nextCursor).toBeUndefined();
+    // Only the key's workspace: the secret workspace's document is not listed.
+    expect(resources.map((r) => r.name).sort()).toEqual(['ops/glossary.md', 'ops/handbook.md']);
+    const handbook = resources.find((r) => r.name === 'ops/handbook.md')!;
+    expect(handbook.uri).toMatch(/^docupod:\/\/handbook\/[0-9a-f-]{36}$/);
+    const read = await client.readResource({ uri: handbook.uri });
+    const body = (read.contents[0] as { text: string }).text;
+    for (const fact of ['## Operations handbook › Backups', 'kept for 35 days', 'Deploys go out on Tuesdays', 'within fifteen minutes']) expect(body).toContain(fact);
+    // The same text get_document gives (all its chunks in one page), after get_document's heading line.
+    const id = handbook.uri.split('/').pop()!;
+    const doc = text(await client.callTool({ name: 'get_document', arguments: { documentId: id, limit: 50 } }));
+    expect(doc.slice(doc.indexOf('\n\n') + 2)).toBe(body);
+
+    // Another workspace's document answers exactly like a workspace that does not exist; an unknown id is not found.
+    const secretDoc = (await as(s.app, owner)({ url: '/api/workspaces/secret/documents' })).json().documents[0].id as string;
+    const failure = (uri: string) => client.readResource({ uri }).then(() => 'read', (err: McpError) => `${err.code} ${err.message}`);
+    expect(await failure(`docupod://secret/${secretDoc}`)).toBe('-32002 MCP error -32002: Not found: workspace secret not found');
+    expect(await failure(`docupod://no-such-workspace/${secretDoc}`)).toBe('-32002 MCP error -32002: Not found: workspace no-such-workspace not found');
+    expect(await failure(`docupod://handbook/${secretDoc}`)).toBe(`-32002 MCP error -32002: Not found: document ${secretDoc} not found`);
+    expect(await failure('docupod://handbook/not-a-uuid')).toBe('-32002 MCP error -32002: Not found: document not-a-uuid not found');
+    await expect(client.listResources({ cursor: 'garbage' })).rejects.toThrow(/invalid cursor/);
+    // The owner's login lists both workspaces' documents.
+    const ownerClient = await connect(owner.accessToken);
+    expect((await ownerClient.listResources()).resources.map((r) => r.uri.split('/')[2]).sort()).toEqual(['handbook', 'handbook', 'secret']);
+    await Promise.all([client.close(), ownerClient.close()]);
+  });
+
+  it('offers the prompt "answer from my documents", which tells the agent to search, read and cite', async () => {
+    const client = await connect(handbookKey.key);
+    const { prompts } = await client.listPrompts();
+    expect(prompts).toEqual([
+      expect.objectContaining({
+        name: 'answer_from_documents',
+        title: 'Answer from my documents',
+        arguments: [expect.objectContaining({ name: 'question', required: true }), expect.objectContaining({ name: 'workspace', required: false })],
+      }),
+    ]);
+    const got = await client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'How long are backups kept?', workspace: 'handbook' } });
+    const body = (got.messages[0]!.content as { text: string }).text;
+    expect(got.messages[0]!.role).toBe('user');
+    expect(body).toContain('Question: How long are backups kept?');
+    expect(body).toMatch(/search tool with workspace "handbook"/);
+    expect(body).toMatch(/get_document/);
+    expect(body).toMatch(/cite its source/);
+    expect(body).toMatch(/do not answer the question, say so/);
+    // Without a workspace it names none; a workspace the key cannot reach is refused like in the tools.
+    expect(((await client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'q?' } })).messages[0]!.content as { text: string }).text).not.toMatch(/workspace "/);
+    await expect(client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'q?', workspace: 'secret' } })).rejects.toThrow('Not found: workspace secret not found');
+    await expect(client.getPrompt({ name: 'answer_from_documents', arguments: {} })).rejects.toThrow(McpError);
+    await client.close();
+  });
+
   it('counts calls and errors by tool name only in /metrics', async () => {
     const metrics = (await s.app.inject({ url: '/metrics' })).body;
     const lines = metrics.split('\n').filter((l) => l.startsWith('docupod_mcp_'));

@@ -91,7 +91,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, o
         summary:
           'Model Context Protocol (Streamable HTTP, stateless): JSON-RPC requests from an MCP client; tools search, get_document, get_chunk, ' +
           'list_workspaces, list_documents and ask over the workspaces your login or API key can read; add_document and delete_document ' +
-          'with DOCUPOD_MCP_WRITE=true and the editor role',
+          'with DOCUPOD_MCP_WRITE=true and the editor role; documents as resources docupod://{workspace}/{document}; the prompt answer_from_documents',
         querystring: z.object({ workspace: z.string().min(1).max(200).optional() }),
       },
     },
