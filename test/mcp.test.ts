@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -179,6 +180,34 @@ describe('MCP over Streamable HTTP', () => {
     const bare = await fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
     expect(bare.status).toBe(401);
     expect(bare.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('publishes OAuth protected-resource metadata (RFC 9728) for /mcp, and every 401 from /mcp points to it', async () => {
+    // The SDK client's own discovery (path-inserted URL first) finds it without credentials.
+    const meta = await discoverOAuthProtectedResourceMetadata(new URL(`${base}/mcp`));
+    expect(meta).toEqual({ resource: `${base}/mcp`, bearer_methods_supported: ['header'], resource_name: 'docupod', resource_documentation: `${base}/docs` });
+    // No authorization server: keys are docupod API keys, not OAuth tokens from elsewhere.
+    expect(meta).not.toHaveProperty('authorization_servers');
+    const root = await fetch(`${base}/.well-known/oauth-protected-resource`);
+    expect(root.status).toBe(200);
+    expect(await root.json()).toEqual(meta);
+
+    const post = (authorization?: string) =>
+      fetch(`${base}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) },
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+      });
+    for (const res of [await post(), await post('Bearer dp_not_a_real_key_at_all')]) {
+      expect(res.status).toBe(401);
+      const params = extractWWWAuthenticateParams(res);
+      expect(params.resourceMetadataUrl?.href).toBe(`${base}/.well-known/oauth-protected-resource/mcp`);
+      expect(await (await fetch(params.resourceMetadataUrl!)).json()).toEqual(meta);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="docupod"/);
+    }
+    expect((await post('Bearer dp_not_a_real_key_at_all')).headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+    // Other routes' 401s are unchanged.
+    expect((await fetch(`${base}/api/workspaces`)).headers.get('www-authenticate')).toBe('Bearer realm="docupod"');
   });
 
   it('counts ask against the same quotas as chat: a key over its requests per minute gets a rate-limit error', async () => {

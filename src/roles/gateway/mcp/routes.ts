@@ -55,9 +55,47 @@ function streamsProgress(body: unknown): boolean {
   });
 }
 
+/** RFC 9728's metadata URL for /mcp: the well-known prefix with the resource's path after it. */
+export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
+/** This server's origin as the client reached it (behind an ingress: X-Forwarded-* when DOCUPOD_TRUST_PROXY is on). */
+const originOf = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
+
+/**
+ * OAuth 2.0 Protected Resource Metadata (RFC 9728) for /mcp, which the MCP authorization spec has remote servers
+ * publish: what the resource is and that it takes bearer tokens in the Authorization header. docupod runs no OAuth
+ * authorization server, so `authorization_servers` is absent: the bearer token is a docupod API key (or a login's
+ * access token), made in the web UI or with `docupod apikey create`. Public, like any discovery document. Served at
+ * the path-inserted URL RFC 9728 defines for https://host/mcp and at the bare well-known URL clients try next.
+ */
+export const mcpDiscoveryRoutes: FastifyPluginAsync = async (fastify) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const metadata = async (request: FastifyRequest) => {
+    const origin = originOf(request);
+    return {
+      resource: `${origin}/mcp`,
+      bearer_methods_supported: ['header'],
+      resource_name: 'docupod',
+      resource_documentation: `${origin}/docs`,
+    };
+  };
+  const schema = {
+    tags: ['mcp'],
+    summary: 'OAuth protected-resource metadata (RFC 9728) for /mcp: bearer tokens in Authorization, no authorization server (use a docupod API key)',
+    security: [],
+  };
+  app.get(`${PROTECTED_RESOURCE_PATH}/mcp`, { schema }, metadata);
+  app.get(PROTECTED_RESOURCE_PATH, { schema }, metadata);
+};
+
 export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   app.addHook('onRequest', authenticate(opts.auth));
+  // A 401 from /mcp names the metadata (RFC 9728 §5.1), so an MCP client can discover how to authenticate.
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode !== 401) return;
+    const challenge = String(reply.getHeader('www-authenticate') ?? 'Bearer realm="docupod"');
+    reply.header('www-authenticate', `${challenge}, resource_metadata="${originOf(request)}${PROTECTED_RESOURCE_PATH}/mcp"`);
+  });
   const metrics = mcpMetrics(opts.metrics);
   const deps = {
     auth: opts.auth,
