@@ -5,12 +5,13 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOOL_NAMES } from '../src/roles/gateway/mcp/tools.js';
-import { as, createKey, createWorkspace, signup, type Session } from './fixtures/auth.js';
+import { TOOL_NAMES, WRITE_TOOL_NAMES } from '../src/roles/gateway/mcp/tools.js';
+import { addMember, as, createKey, createWorkspace, signup, type Session } from './fixtures/auth.js';
 import { uploadIndexed } from './fixtures/documents.js';
 import { startTestServer, type TestServer } from './fixtures/server.js';
 
@@ -35,10 +36,16 @@ let handbookKey: { id: string; key: string };
 
 const text = (r: unknown) => ((r as CallToolResult).content[0] as { text: string }).text;
 
-async function connect(token: string, query = ''): Promise<Client> {
+async function connect(token: string, query = '', at = base): Promise<Client> {
   const client = new Client({ name: 'docupod-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp${query}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${at}/mcp${query}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return client;
+}
+
+async function listening(srv: TestServer): Promise<string> {
+  await srv.app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = srv.app.server.address();
+  return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 }
 
 beforeAll(async () => {
@@ -175,6 +182,34 @@ describe('MCP over Streamable HTTP', () => {
     expect(bare.headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
 
+  it('publishes OAuth protected-resource metadata (RFC 9728) for /mcp, and every 401 from /mcp points to it', async () => {
+    // The SDK client's own discovery (path-inserted URL first) finds it without credentials.
+    const meta = await discoverOAuthProtectedResourceMetadata(new URL(`${base}/mcp`));
+    expect(meta).toEqual({ resource: `${base}/mcp`, bearer_methods_supported: ['header'], resource_name: 'docupod', resource_documentation: `${base}/docs` });
+    // No authorization server: keys are docupod API keys, not OAuth tokens from elsewhere.
+    expect(meta).not.toHaveProperty('authorization_servers');
+    const root = await fetch(`${base}/.well-known/oauth-protected-resource`);
+    expect(root.status).toBe(200);
+    expect(await root.json()).toEqual(meta);
+
+    const post = (authorization?: string) =>
+      fetch(`${base}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) },
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+      });
+    for (const res of [await post(), await post('Bearer dp_not_a_real_key_at_all')]) {
+      expect(res.status).toBe(401);
+      const params = extractWWWAuthenticateParams(res);
+      expect(params.resourceMetadataUrl?.href).toBe(`${base}/.well-known/oauth-protected-resource/mcp`);
+      expect(await (await fetch(params.resourceMetadataUrl!)).json()).toEqual(meta);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="docupod"/);
+    }
+    expect((await post('Bearer dp_not_a_real_key_at_all')).headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+    // Other routes' 401s are unchanged.
+    expect((await fetch(`${base}/api/workspaces`)).headers.get('www-authenticate')).toBe('Bearer realm="docupod"');
+  });
+
   it('counts ask against the same quotas as chat: a key over its requests per minute gets a rate-limit error', async () => {
     const key = await createKey(s.app, owner, { name: 'limited agent', workspaces: ['handbook'] });
     const put = await as(s.app, owner)({ method: 'PUT', url: `/api/quotas/keys/${key.id}`, payload: { requestsPerMinute: 1 } });
@@ -240,6 +275,63 @@ describe('MCP over Streamable HTTP', () => {
     await client.close();
   });
 
+  it('offers each readable document as a resource docupod://{workspace}/{document}, read as get_document reads it, scoped like the tools', async () => {
+    const client = await connect(handbookKey.key);
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual(['docupod://{workspace}/{document}']);
+    const { resources, nextCursor } = await client.listResources();
+    expect(nextCursor).toBeUndefined();
+    // Only the key's workspace: the secret workspace's document is not listed.
+    expect(resources.map((r) => r.name).sort()).toEqual(['ops/glossary.md', 'ops/handbook.md']);
+    const handbook = resources.find((r) => r.name === 'ops/handbook.md')!;
+    expect(handbook.uri).toMatch(/^docupod:\/\/handbook\/[0-9a-f-]{36}$/);
+    const read = await client.readResource({ uri: handbook.uri });
+    const body = (read.contents[0] as { text: string }).text;
+    for (const fact of ['## Operations handbook › Backups', 'kept for 35 days', 'Deploys go out on Tuesdays', 'within fifteen minutes']) expect(body).toContain(fact);
+    // The same text get_document gives (all its chunks in one page), after get_document's heading line.
+    const id = handbook.uri.split('/').pop()!;
+    const doc = text(await client.callTool({ name: 'get_document', arguments: { documentId: id, limit: 50 } }));
+    expect(doc.slice(doc.indexOf('\n\n') + 2)).toBe(body);
+
+    // Another workspace's document answers exactly like a workspace that does not exist; an unknown id is not found.
+    const secretDoc = (await as(s.app, owner)({ url: '/api/workspaces/secret/documents' })).json().documents[0].id as string;
+    const failure = (uri: string) => client.readResource({ uri }).then(() => 'read', (err: McpError) => `${err.code} ${err.message}`);
+    expect(await failure(`docupod://secret/${secretDoc}`)).toBe('-32002 MCP error -32002: Not found: workspace secret not found');
+    expect(await failure(`docupod://no-such-workspace/${secretDoc}`)).toBe('-32002 MCP error -32002: Not found: workspace no-such-workspace not found');
+    expect(await failure(`docupod://handbook/${secretDoc}`)).toBe(`-32002 MCP error -32002: Not found: document ${secretDoc} not found`);
+    expect(await failure('docupod://handbook/not-a-uuid')).toBe('-32002 MCP error -32002: Not found: document not-a-uuid not found');
+    await expect(client.listResources({ cursor: 'garbage' })).rejects.toThrow(/invalid cursor/);
+    // The owner's login lists both workspaces' documents.
+    const ownerClient = await connect(owner.accessToken);
+    expect((await ownerClient.listResources()).resources.map((r) => r.uri.split('/')[2]).sort()).toEqual(['handbook', 'handbook', 'secret']);
+    await Promise.all([client.close(), ownerClient.close()]);
+  });
+
+  it('offers the prompt "answer from my documents", which tells the agent to search, read and cite', async () => {
+    const client = await connect(handbookKey.key);
+    const { prompts } = await client.listPrompts();
+    expect(prompts).toEqual([
+      expect.objectContaining({
+        name: 'answer_from_documents',
+        title: 'Answer from my documents',
+        arguments: [expect.objectContaining({ name: 'question', required: true }), expect.objectContaining({ name: 'workspace', required: false })],
+      }),
+    ]);
+    const got = await client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'How long are backups kept?', workspace: 'handbook' } });
+    const body = (got.messages[0]!.content as { text: string }).text;
+    expect(got.messages[0]!.role).toBe('user');
+    expect(body).toContain('Question: How long are backups kept?');
+    expect(body).toMatch(/search tool with workspace "handbook"/);
+    expect(body).toMatch(/get_document/);
+    expect(body).toMatch(/cite its source/);
+    expect(body).toMatch(/do not answer the question, say so/);
+    // Without a workspace it names none; a workspace the key cannot reach is refused like in the tools.
+    expect(((await client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'q?' } })).messages[0]!.content as { text: string }).text).not.toMatch(/workspace "/);
+    await expect(client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'q?', workspace: 'secret' } })).rejects.toThrow('Not found: workspace secret not found');
+    await expect(client.getPrompt({ name: 'answer_from_documents', arguments: {} })).rejects.toThrow(McpError);
+    await client.close();
+  });
+
   it('counts calls and errors by tool name only in /metrics', async () => {
     const metrics = (await s.app.inject({ url: '/metrics' })).body;
     const lines = metrics.split('\n').filter((l) => l.startsWith('docupod_mcp_'));
@@ -255,6 +347,109 @@ describe('MCP over Streamable HTTP', () => {
       }
     }
     expect([...tools].every((t) => (TOOL_NAMES as readonly string[]).includes(t))).toBe(true);
+  });
+});
+
+describe('MCP write tools (DOCUPOD_MCP_WRITE)', () => {
+  let w: TestServer;
+  let wBase: string;
+  let editor: Session;
+  let viewer: Session;
+  beforeAll(async () => {
+    w = await startTestServer({ env: { DOCUPOD_MCP_WRITE: 'true', DOCUPOD_UPLOAD_LIMIT: '1KB' } });
+    wBase = await listening(w);
+    editor = await signup(w.app, 'mcp-editor@example.com');
+    viewer = await signup(w.app, 'mcp-viewer@example.com');
+    await createWorkspace(w.app, editor, 'Drafts');
+    await addMember(w.app, editor, 'drafts', viewer.email, 'viewer');
+  });
+  afterAll(async () => w?.close());
+
+  it('are absent from tools/list and uncallable while the setting is off (the default)', async () => {
+    const client = await connect(handbookKey.key);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    for (const name of WRITE_TOOL_NAMES) {
+      expect(names).not.toContain(name);
+      const args = name === 'add_document' ? { name: 'x.md', text: 'x', workspace: 'handbook' } : { documentId: '00000000-0000-4000-8000-000000000000', workspace: 'handbook' };
+      const outcome = await client.callTool({ name, arguments: args }).then((r) => text(r), (err: Error) => err.message);
+      expect(outcome).toMatch(new RegExp(`Tool ${name} not found`));
+    }
+    await client.close();
+  });
+
+  it('with the setting on, let an editor add a text that becomes searchable, then delete it', async () => {
+    const key = await createKey(w.app, editor, { name: 'writer', workspaces: ['drafts'] });
+    const client = await connect(key.key, '', wBase);
+    const tools = (await client.listTools()).tools;
+    expect(tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES, ...WRITE_TOOL_NAMES].sort());
+    expect(tools.find((t) => t.name === 'delete_document')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    expect(tools.find((t) => t.name === 'add_document')!.inputSchema.required).toEqual(['name', 'text']);
+
+    const added = (await client.callTool({
+      name: 'add_document',
+      arguments: { name: 'notes/retro.md', text: '# Retro\n\nThe quarterly retrospective happens on the first Friday of April.\n' },
+    })) as CallToolResult;
+    expect(added.isError, text(added)).toBeFalsy();
+    const doc = (added.structuredContent as { document: { id: string; source: string; duplicate: boolean } }).document;
+    expect(doc).toMatchObject({ source: 'notes/retro.md', duplicate: false });
+    let state = '';
+    for (let i = 0; i < 200 && state !== 'indexed'; i++) {
+      const listed = (await client.callTool({ name: 'list_documents', arguments: {} })) as CallToolResult;
+      state = (listed.structuredContent as { documents: Array<{ id: string; state: string }> }).documents.find((d) => d.id === doc.id)?.state ?? '';
+      if (state === 'failed') throw new Error(text(listed));
+      if (state !== 'indexed') await new Promise((r) => setTimeout(r, 50));
+    }
+    const found = (await client.callTool({ name: 'search', arguments: { query: 'quarterly retrospective' } })) as CallToolResult;
+    expect((found.structuredContent as { results: Array<{ documentId: string }> }).results[0]?.documentId).toBe(doc.id);
+    // The same text under the same name again: a duplicate, nothing new.
+    const again = (await client.callTool({ name: 'add_document', arguments: { name: 'notes/retro.md', text: '# Retro\n\nThe quarterly retrospective happens on the first Friday of April.\n' } })) as CallToolResult;
+    expect(again.structuredContent).toMatchObject({ document: { id: doc.id, duplicate: true } });
+
+    const deleted = (await client.callTool({ name: 'delete_document', arguments: { documentId: doc.id } })) as CallToolResult;
+    expect(deleted.isError, text(deleted)).toBeFalsy();
+    expect((await as(w.app, editor)({ url: `/api/workspaces/drafts/documents/${doc.id}` })).statusCode).toBe(404);
+    const gone = (await client.callTool({ name: 'get_document', arguments: { documentId: doc.id } })) as CallToolResult;
+    expect(text(gone)).toBe(`Not found: document ${doc.id} not found`);
+    const twice = (await client.callTool({ name: 'delete_document', arguments: { documentId: doc.id } })) as CallToolResult;
+    expect(text(twice)).toBe(`Not found: document ${doc.id} not found`);
+    await client.close();
+  });
+
+  it('refuse a read-only member with the HTTP API’s forbidden error, and change nothing', async () => {
+    await uploadIndexed(w, editor, 'drafts', 'keep.md', '# Keep\n\nThis document must survive a viewer.\n');
+    const keepId = (await as(w.app, editor)({ url: '/api/workspaces/drafts/documents' })).json().documents[0].id as string;
+    const client = await connect(viewer.accessToken, '', wBase);
+    const add = (await client.callTool({ name: 'add_document', arguments: { name: 'intruder.md', text: 'not wanted', workspace: 'drafts' } })) as CallToolResult;
+    const del = (await client.callTool({ name: 'delete_document', arguments: { documentId: keepId, workspace: 'drafts' } })) as CallToolResult;
+    for (const r of [add, del]) {
+      expect(r.isError).toBe(true);
+      expect(text(r)).toBe('Forbidden: this needs the editor role in workspace drafts; you are viewer');
+    }
+    // The HTTP API says the same to the same member.
+    expect((await as(w.app, viewer)({ method: 'DELETE', url: `/api/workspaces/drafts/documents/${keepId}` })).json().detail).toBe(
+      'this needs the editor role in workspace drafts; you are viewer',
+    );
+    const docs = (await as(w.app, editor)({ url: '/api/workspaces/drafts/documents' })).json() as { total: number; documents: Array<{ source: string }> };
+    expect(docs.documents.map((d) => d.source)).toEqual(['keep.md']);
+    // Reading stays open to the viewer.
+    expect(((await client.callTool({ name: 'get_document', arguments: { documentId: keepId, workspace: 'drafts' } })) as CallToolResult).isError).toBeFalsy();
+    await client.close();
+  });
+
+  it('refuse a text over the upload limit and hostile names with MCP errors', async () => {
+    const client = await connect(editor.accessToken, '?workspace=drafts', wBase);
+    for (const args of [{ name: '', text: 'x' }, { name: 'a.md', text: '' }, { name: 'a\u0000.md', text: 'x' }, { name: 'x'.repeat(1025), text: 'x' }, { name: 'a.md' }]) {
+      const outcome = await client.callTool({ name: 'add_document', arguments: args }).then(
+        (r) => ({ isError: (r as CallToolResult).isError, message: text(r) }),
+        (err: Error) => ({ isError: err instanceof McpError, message: err.message }),
+      );
+      expect(outcome.isError, JSON.stringify(args).slice(0, 60)).toBe(true);
+      expect(outcome.message).not.toMatch(/internal error/);
+    }
+    const big = (await client.callTool({ name: 'add_document', arguments: { name: 'big.md', text: 'é'.repeat(600) } })) as CallToolResult;
+    expect(text(big)).toMatch(/the text is 1200 bytes, more than the upload limit of 1000 bytes \(DOCUPOD_UPLOAD_LIMIT\)/);
+    expect((await as(w.app, editor)({ url: '/api/workspaces/drafts/documents' })).json().documents.map((d: { source: string }) => d.source)).not.toContain('big.md');
+    await client.close();
   });
 });
 

@@ -41,6 +41,8 @@ let keyElsewhere: string;
 
 beforeAll(async () => {
   s = await startServerWithRouteList({
+    // The MCP write tools on, so the walk over MCP tools below covers them too.
+    env: { DOCUPOD_MCP_WRITE: 'true' },
     // Two deliberately broken routes, outside any guarded context, prove the check can fail.
     beforeModules: (app: FastifyInstance) => {
       app.get(CONTROL_OPEN, async () => ({ ok: true }));
@@ -139,7 +141,7 @@ describe('route isolation', () => {
 });
 
 // /mcp has no {ws} in its path: the workspace is a tool argument. The same walk over every MCP tool that takes one
-// (listed by the server itself, so tools added later are covered): other workspaces' users and keys get the words a
+// (listed by the server itself, so tools added later are covered), the document resources and the prompt: other workspaces' users and keys get the words a
 // workspace that does not exist gets, the owner gets through.
 describe('route isolation of the MCP tools', () => {
   type Json = { type?: string; format?: string; properties?: Record<string, Json>; required?: string[]; minimum?: number };
@@ -167,7 +169,7 @@ describe('route isolation of the MCP tools', () => {
     const [asOutsider, asKeyElsewhere, asOwner] = await Promise.all([connect(outsider), connect(keyElsewhere), connect(ctx.owner)]);
     const a = await createWorkspace(s.app, ctx.owner, 'Isolation MCP');
     const tools = (await asOwner.listTools()).tools.filter((t: Tool) => (t.inputSchema.properties ?? {}).workspace);
-    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['search', 'get_document', 'get_chunk', 'list_documents', 'ask']));
+    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['search', 'get_document', 'get_chunk', 'list_documents', 'ask', 'add_document', 'delete_document']));
     const problems: string[] = [];
     const textOf = (r: unknown) => ((r as CallToolResult).content[0] as { text?: string } | undefined)?.text ?? '';
     for (const tool of tools) {
@@ -183,6 +185,24 @@ describe('route isolation of the MCP tools', () => {
       const mine = await asOwner.callTool({ name: tool.name, arguments: { ...args, workspace: a.slug } });
       if (/workspace .* not found|Forbidden|Authentication/.test(textOf(mine))) problems.push(`${tool.name}: the owner got ${textOf(mine).slice(0, 160)}`);
     }
+    // Resources and the prompt take the workspace in their URI or arguments: the same walk.
+    const failure = (p: Promise<unknown>) => p.then(() => '', (err: Error) => err.message);
+    const docId = randomUUID();
+    for (const [who, client, ref] of [
+      ['a user of another workspace (by slug)', asOutsider, a.slug],
+      ['a user of another workspace (by id)', asOutsider, a.id],
+      ["the owner's key scoped to another workspace", asKeyElsewhere, a.slug],
+    ] as const) {
+      const read = await failure(client.readResource({ uri: `docupod://${ref}/${docId}` }));
+      if (!read.endsWith(`Not found: workspace ${ref} not found`)) problems.push(`resource: ${who} got ${read.slice(0, 160)}`);
+      const prompt = await failure(client.getPrompt({ name: 'answer_from_documents', arguments: { question: 'q?', workspace: ref } }));
+      if (!prompt.endsWith(`Not found: workspace ${ref} not found`)) problems.push(`prompt: ${who} got ${prompt.slice(0, 160)}`);
+      const listed = (await client.listResources()).resources.filter((r) => r.uri.startsWith(`docupod://${a.slug}/`));
+      if (listed.length > 0) problems.push(`resources/list: ${who} sees ${listed.length} of A's documents`);
+    }
+    const mine = await failure(asOwner.readResource({ uri: `docupod://${a.slug}/${docId}` }));
+    if (!mine.endsWith(`Not found: document ${docId} not found`)) problems.push(`resource: the owner got ${mine.slice(0, 160)}`);
+    if (await failure(asOwner.getPrompt({ name: 'answer_from_documents', arguments: { question: 'q?', workspace: a.slug } }))) problems.push('prompt: the owner was refused');
     await Promise.all(clients.map((c) => c.close()));
     expect(problems).toEqual([]);
   });

@@ -97,4 +97,10 @@ describe('fault-handling settings', () => {
     expect(loadConfig({ DOCUPOD_CHAT_MAX_STREAMS: '3' }).chat.maxStreams).toBe(3);
     expect(configError({ DOCUPOD_CHAT_MAX_STREAMS: '0' }).issues[0]).toMatchObject({ variable: 'DOCUPOD_CHAT_MAX_STREAMS', value: '0' });
   });
+
+  it('keeps the MCP write tools off unless DOCUPOD_MCP_WRITE turns them on, and refuses other values', () => {
+    expect(loadConfig({}).mcp.write).toBe(false);
+    expect(loadConfig({ DOCUPOD_MCP_WRITE: 'true' }).mcp.write).toBe(true);
+    expect(configError({ DOCUPOD_MCP_WRITE: 'sometimes' }).issues[0]).toMatchObject({ variable: 'DOCUPOD_MCP_WRITE', value: 'sometimes', message: 'expected true or false' });
+  });
 });

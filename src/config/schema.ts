@@ -134,6 +134,8 @@ export const ConfigSchema = z
     DOCUPOD_CHAT_MAX_STREAMS: PositiveInt.max(100_000).default(200),
     /** How long a model may take to rewrite a follow-up into a standalone query before the rule-based rewrite is used. */
     DOCUPOD_CHAT_REWRITE_TIMEOUT: Duration.default(5e3),
+    /** MCP write tools (add_document, delete_document): off unless set, since an agent's mistakes then change data. */
+    DOCUPOD_MCP_WRITE: Bool.default(false),
     DOCUPOD_EMBED_PROVIDER: z.enum(['none', 'openai', 'ollama', 'transformers', 'llamacpp']).default('none'),
     DOCUPOD_EMBED_BASE_URL: Url.optional(),
     DOCUPOD_EMBED_MODEL: z.string().optional(),
@@ -228,6 +230,8 @@ export interface Config {
     migrateOnStart: boolean;
   };
   log: { level: RawConfig['DOCUPOD_LOG_LEVEL']; format: RawConfig['DOCUPOD_LOG_FORMAT'] };
+  /** The MCP server on /mcp: whether its write tools exist (the caller's role still decides each call). */
+  mcp: { write: boolean };
   observability: {
     metricsEnabled: boolean;
     /** A separate listener for /metrics; unset: /metrics on the HTTP port. */
@@ -396,6 +400,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
       probe: c.DOCUPOD_LLAMACPP_PROBE,
       modelsDir: c.DOCUPOD_LLAMACPP_MODELS_DIR ?? path.join(c.DOCUPOD_DATA_DIR.startsWith('memory://') ? '.' : c.DOCUPOD_DATA_DIR, 'gguf'),
     },
+    mcp: { write: c.DOCUPOD_MCP_WRITE },
     chat: { k: c.DOCUPOD_CHAT_K, maxStreams: c.DOCUPOD_CHAT_MAX_STREAMS, rewriteTimeoutMs: c.DOCUPOD_CHAT_REWRITE_TIMEOUT },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
     search: { language: c.DOCUPOD_SEARCH_LANGUAGE, lexicalCacheBytes: c.DOCUPOD_LEXICAL_CACHE_MB * 1024 * 1024, efSearch: c.DOCUPOD_VECTOR_EF_SEARCH },

@@ -289,6 +289,7 @@ export const inits: Record<ModuleName, Init> = {
       db: ctx.get<Database>(M.db),
       blobs: ctx.get<BlobStore>(M.blobs),
       uploadLimit: ctx.config.http.uploadLimit,
+      mcpWrite: ctx.config.mcp.write,
       metrics: ctx.metrics,
       roles: {
         ingest: ctx.get<IngestClient>(M.ingestClient),

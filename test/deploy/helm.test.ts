@@ -144,7 +144,7 @@ describe('helm chart', () => {
     expect(ann('distributed-traefik.yaml')).toMatchObject({ 'traefik.ingress.kubernetes.io/router.tls': 'true' });
     const paths = render('distributed-nginx.yaml').find((o) => o.kind === 'Ingress')!.spec.rules[0].http.paths;
     expect(Object.fromEntries(paths.map((p: any) => [p.path, p.backend.service.name]))).toMatchObject({
-      '/api': 'rel-docupod-gateway', '/v1': 'rel-docupod-gateway', '/mcp': 'rel-docupod-gateway', '/models': 'rel-docupod-models', '/': 'rel-docupod-web',
+      '/api': 'rel-docupod-gateway', '/v1': 'rel-docupod-gateway', '/mcp': 'rel-docupod-gateway', '/.well-known/oauth-protected-resource': 'rel-docupod-gateway', '/models': 'rel-docupod-models', '/': 'rel-docupod-web',
     });
   });
 

@@ -14,7 +14,7 @@ import { documentRoutes } from './documents/routes.js';
 import { searchRoutes } from './search/routes.js';
 import { chatRoutes } from './chat/routes.js';
 import { openAiRoutes } from './openai/routes.js';
-import { mcpRoutes } from './mcp/routes.js';
+import { mcpDiscoveryRoutes, mcpRoutes } from './mcp/routes.js';
 import type { Registry } from '../../observability/metrics.js';
 import type { BlobStore } from '../../adapters/blob/blob-store.js';
 import { WorkspaceService } from './workspaces/service.js';
@@ -26,6 +26,8 @@ export interface GatewayOptions {
   version: string;
   blobs: BlobStore;
   uploadLimit: number;
+  /** DOCUPOD_MCP_WRITE: offer the MCP write tools. */
+  mcpWrite?: boolean;
   /** For the MCP tool metrics (roles/gateway/mcp/metrics.ts). */
   metrics: Registry;
 }
@@ -64,12 +66,17 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (fastify,
   await app.register(searchRoutes, { auth: opts.auth, retrieval: opts.roles.retrieval });
   await app.register(chatRoutes, { auth: opts.auth, chat: opts.roles.chat });
   await app.register(openAiRoutes, { auth: opts.auth, chat: opts.roles.chat, db: opts.db });
+  // Public, outside mcpRoutes' authentication: how an MCP client learns that /mcp takes bearer tokens.
+  await app.register(mcpDiscoveryRoutes);
   // MCP for agents: the same services and workspace checks as the routes above, as tools (roles/gateway/mcp).
   await app.register(mcpRoutes, {
     auth: opts.auth,
     retrieval: opts.roles.retrieval,
     ingest: opts.roles.ingest,
     chat: opts.roles.chat,
+    blobs: opts.blobs,
+    uploadLimit: opts.uploadLimit,
+    write: opts.mcpWrite ?? false,
     metrics: opts.metrics,
     version: opts.version,
   });

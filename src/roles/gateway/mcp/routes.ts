@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DocupodError, Problems } from '../../../core/errors.js';
+import type { BlobStore } from '../../../adapters/blob/blob-store.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Registry } from '../../../observability/metrics.js';
 import type { ChatClient } from '../../chat/contract.js';
@@ -28,6 +29,10 @@ export interface McpRoutesOptions {
   retrieval: RetrievalClient;
   ingest: IngestClient;
   chat: ChatClient;
+  blobs: BlobStore;
+  uploadLimit: number;
+  /** DOCUPOD_MCP_WRITE: register add_document and delete_document. */
+  write: boolean;
   metrics: Registry;
   version: string;
 }
@@ -50,11 +55,59 @@ function streamsProgress(body: unknown): boolean {
   });
 }
 
+/** RFC 9728's metadata URL for /mcp: the well-known prefix with the resource's path after it. */
+export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
+/** This server's origin as the client reached it (behind an ingress: X-Forwarded-* when DOCUPOD_TRUST_PROXY is on). */
+const originOf = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
+
+/**
+ * OAuth 2.0 Protected Resource Metadata (RFC 9728) for /mcp, which the MCP authorization spec has remote servers
+ * publish: what the resource is and that it takes bearer tokens in the Authorization header. docupod runs no OAuth
+ * authorization server, so `authorization_servers` is absent: the bearer token is a docupod API key (or a login's
+ * access token), made in the web UI or with `docupod apikey create`. Public, like any discovery document. Served at
+ * the path-inserted URL RFC 9728 defines for https://host/mcp and at the bare well-known URL clients try next.
+ */
+export const mcpDiscoveryRoutes: FastifyPluginAsync = async (fastify) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const metadata = async (request: FastifyRequest) => {
+    const origin = originOf(request);
+    return {
+      resource: `${origin}/mcp`,
+      bearer_methods_supported: ['header'],
+      resource_name: 'docupod',
+      resource_documentation: `${origin}/docs`,
+    };
+  };
+  const schema = {
+    tags: ['mcp'],
+    summary: 'OAuth protected-resource metadata (RFC 9728) for /mcp: bearer tokens in Authorization, no authorization server (use a docupod API key)',
+    security: [],
+  };
+  app.get(`${PROTECTED_RESOURCE_PATH}/mcp`, { schema }, metadata);
+  app.get(PROTECTED_RESOURCE_PATH, { schema }, metadata);
+};
+
 export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   app.addHook('onRequest', authenticate(opts.auth));
+  // A 401 from /mcp names the metadata (RFC 9728 §5.1), so an MCP client can discover how to authenticate.
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode !== 401) return;
+    const challenge = String(reply.getHeader('www-authenticate') ?? 'Bearer realm="docupod"');
+    reply.header('www-authenticate', `${challenge}, resource_metadata="${originOf(request)}${PROTECTED_RESOURCE_PATH}/mcp"`);
+  });
   const metrics = mcpMetrics(opts.metrics);
-  const deps = { auth: opts.auth, retrieval: opts.retrieval, ingest: opts.ingest, chat: opts.chat, metrics, version: opts.version };
+  const deps = {
+    auth: opts.auth,
+    retrieval: opts.retrieval,
+    ingest: opts.ingest,
+    chat: opts.chat,
+    blobs: opts.blobs,
+    uploadLimit: opts.uploadLimit,
+    write: opts.write,
+    metrics,
+    version: opts.version,
+  };
 
   // Input the shared gate refuses (text Postgres cannot store, anywhere in the body) answers as a JSON-RPC error to
   // the request it came in, so an MCP client sees an MCP error (invalid params), not an HTTP failure. Everything else
@@ -75,7 +128,8 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (fastify, o
         tags: ['mcp'],
         summary:
           'Model Context Protocol (Streamable HTTP, stateless): JSON-RPC requests from an MCP client; tools search, get_document, get_chunk, ' +
-          'list_workspaces, list_documents and ask over the workspaces your login or API key can read',
+          'list_workspaces, list_documents and ask over the workspaces your login or API key can read; add_document and delete_document ' +
+          'with DOCUPOD_MCP_WRITE=true and the editor role; documents as resources docupod://{workspace}/{document}; the prompt answer_from_documents',
         querystring: z.object({ workspace: z.string().min(1).max(200).optional() }),
       },
     },

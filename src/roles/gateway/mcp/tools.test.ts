@@ -1,7 +1,14 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../observability/logger.js';
+import { createMetricsRegistry } from '../../../observability/metrics.js';
+import type { IngestClient } from '../../ingest/contract.js';
+import type { AuthService, Principal } from '../auth/service.js';
+import { mcpMetrics } from './metrics.js';
 import { chunkDocument, documentText } from '../../../core/chunking.js';
 import type { ParsedDocument } from '../../../core/document-model.js';
-import { snippet, stitch } from './tools.js';
+import { buildMcpServer, snippet, stitch, type McpDeps } from './tools.js';
 
 describe('stitch', () => {
   it('lays overlapping chunks end to end into the document’s text once, with a heading line per section', () => {
@@ -49,5 +56,51 @@ describe('snippet', () => {
     const at = long.replace(/\s+/g, ' ').indexOf(inner);
     expect(at).toBeGreaterThan(0);
     expect(long.replace(/\s+/g, ' ')[at - 1]).toBe(' '); // cut before a whole word
+  });
+});
+
+describe('resources/list', () => {
+  // Three workspaces of 3, 0 and 2 indexed documents, listed two at a time: the pages cross workspace boundaries and
+  // skip the empty one, and every document comes exactly once.
+  const spaces = [
+    { id: 'a', slug: 'alpha', docs: 3 },
+    { id: 'b', slug: 'beta', docs: 0 },
+    { id: 'c', slug: 'gamma', docs: 2 },
+  ];
+  const deps = {
+    auth: { memberships: async () => spaces.map((w) => ({ workspace: { id: w.id, slug: w.slug }, role: 'viewer' })) } as unknown as AuthService,
+    ingest: {
+      list: async ({ workspaceId, offset, limit, state }: { workspaceId: string; offset: number; limit: number; state?: string }) => {
+        expect(state).toBe('indexed');
+        const w = spaces.find((x) => x.id === workspaceId)!;
+        const all = Array.from({ length: w.docs }, (_, i) => ({ id: `${w.slug}-${i}`, source: `${w.slug}/${i}.md`, title: null, pages: null }));
+        return { documents: all.slice(offset, offset + limit), total: all.length };
+      },
+    } as unknown as IngestClient,
+    metrics: mcpMetrics(createMetricsRegistry({ defaultMetrics: false })),
+    write: false,
+    version: 'test',
+    resourcePageSize: 2,
+  } as unknown as McpDeps;
+
+  it('pages through every workspace the caller reads, by cursor', async () => {
+    const server = buildMcpServer(deps, { principal: { userId: 'u' } as Principal, signal: new AbortController().signal, requestId: 'r', log: silentLogger() });
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    await server.connect(a);
+    const client = new Client({ name: 't', version: '1' });
+    await client.connect(b);
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.listResources(cursor ? { cursor } : {});
+      pages.push(page.resources.map((r) => r.uri));
+      cursor = page.nextCursor;
+    } while (cursor && pages.length < 10);
+    expect(pages).toEqual([
+      ['docupod://alpha/alpha-0', 'docupod://alpha/alpha-1'],
+      ['docupod://alpha/alpha-2', 'docupod://gamma/gamma-0'],
+      ['docupod://gamma/gamma-1'],
+    ]);
+    await client.close();
   });
 });

@@ -1,14 +1,16 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, ListResourcesRequestSchema, McpError, type CallToolResult, type Resource } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { DocupodError, fail } from '../../../core/errors.js';
+import type { BlobStore } from '../../../adapters/blob/blob-store.js';
+import { DocupodError, Problems, fail } from '../../../core/errors.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { AnswerResult, ChatClient } from '../../chat/contract.js';
 import type { ChunkInfo, IngestClient } from '../../ingest/contract.js';
 import { DOCUMENT_STATES } from '../../../storage/schema-documents.js';
 import { SearchMode, SearchRequest, type RetrievalClient } from '../../retrieval/contract.js';
-import type { AuthService, Principal, WorkspaceAccess } from '../auth/service.js';
+import { roleAtLeast, type AuthService, type Principal, type WorkspaceAccess } from '../auth/service.js';
 import { eventError } from '../chat/sse.js';
 import { toWorkspace } from '../workspaces/schemas.js';
 import type { McpMetrics } from './metrics.js';
@@ -36,12 +38,22 @@ export interface McpDeps {
   retrieval: RetrievalClient;
   ingest: IngestClient;
   chat: ChatClient;
+  /** Where add_document stores the text, as the upload route stores a file (the ingest role reads it from there). */
+  blobs: BlobStore;
+  /** DOCUPOD_UPLOAD_LIMIT in bytes: add_document's text obeys the same limit as an uploaded file. */
+  uploadLimit: number;
+  /** DOCUPOD_MCP_WRITE: whether the write tools exist at all. */
+  write: boolean;
+  /** Documents per resources/list page (default 50; tests make it small to see the paging). */
+  resourcePageSize?: number;
   metrics: McpMetrics;
   version: string;
 }
 
 export const TOOL_NAMES = ['list_workspaces', 'search', 'get_document', 'get_chunk', 'list_documents', 'ask'] as const;
-export type ToolName = (typeof TOOL_NAMES)[number];
+/** Registered only with DOCUPOD_MCP_WRITE=true; each call also needs the editor role, like the upload and delete routes. */
+export const WRITE_TOOL_NAMES = ['add_document', 'delete_document'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number] | (typeof WRITE_TOOL_NAMES)[number];
 
 const Workspace = z
   .string()
@@ -52,6 +64,15 @@ const Workspace = z
 const DocumentId = z.uuid().describe('Document id, as search results, citations and list_documents give it');
 
 const SNIPPET_CHARS = 320;
+/** MCP's "resource not found" code (the SDK has no constant for it). */
+const RESOURCE_NOT_FOUND = -32002;
+/**
+ * A JSON-RPC error for a handler to throw. Not McpError: its message already carries "MCP error <code>: ", which the
+ * SDK would send on the wire and the client would prefix again.
+ */
+const rpcError = (code: number, message: string) => Object.assign(new Error(message), { code });
+/** Chunks read per call when a resource read gathers a whole document. */
+const READ_PAGE = 200;
 const tracer = trace.getTracer('docupod');
 
 /** A short passage of `text` around the first query term it contains (whole words, ellipses where cut). */
@@ -119,6 +140,14 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
     // The same words as the HTTP API's 404, whether the workspace does not exist or is not yours to see.
     if (!access) throw fail.notFound(`workspace ${wanted}`);
     caller.onWorkspace?.(access.workspace.id);
+    return access;
+  };
+
+  /** The workspace, as `workspace` resolves it, when the caller may change its documents (the upload and delete routes' rule). */
+  const writable = async (ref: string | undefined): Promise<WorkspaceAccess> => {
+    const access = await workspace(ref);
+    // requireWorkspace's words for the same refusal on the HTTP API.
+    if (!roleAtLeast(access.role, 'editor')) throw fail.forbidden(`this needs the editor role in workspace ${access.workspace.slug}; you are ${access.role}`);
     return access;
   };
 
@@ -344,6 +373,186 @@ export function buildMcpServer(deps: McpDeps, caller: McpCaller): McpServer {
           },
         };
       })(args),
+  );
+
+
+  if (deps.write) {
+    server.registerTool(
+      'add_document',
+      {
+        title: 'Add a document',
+        description:
+          'Store a text as a new document of a workspace, under a file name (its extension picks the parser: .md, .txt, .html…); it is parsed, ' +
+          'chunked and indexed in the background, searchable once list_documents shows it indexed. The same name again replaces that document ' +
+          'once the new text is indexed; the same text again is a duplicate and changes nothing. Needs the editor role.',
+        inputSchema: {
+          name: z.string().trim().min(1, 'name must not be empty').max(1024).describe('File name, e.g. "notes/meeting-2026-03-02.md": the document’s source'),
+          text: z.string().min(1, 'text must not be empty').describe('The document’s whole text (Markdown keeps its headings as sections)'),
+          workspace: Workspace,
+        },
+        annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      },
+      run('add_document', async (args: { name: string; text: string; workspace?: string }) => {
+        const access = await writable(args.workspace);
+        const bytes = Buffer.from(args.text, 'utf8');
+        if (bytes.byteLength > deps.uploadLimit)
+          throw new DocupodError(Problems.payloadTooLarge, `the text is ${bytes.byteLength} bytes, more than the upload limit of ${deps.uploadLimit} bytes (DOCUPOD_UPLOAD_LIMIT)`);
+        // As the upload route: the original goes to the blob store under a random key, the ingest role gets the key.
+        const source = args.name.replace(/\\/g, '/');
+        const blobKey = `${access.workspace.id}/${randomUUID()}`;
+        await deps.blobs.put(blobKey, bytes, access.workspace.id);
+        let doc;
+        try {
+          doc = (
+            await deps.ingest.submit({
+              workspaceId: access.workspace.id,
+              userId: caller.principal.userId,
+              files: [{ source, blobKey, sizeBytes: bytes.byteLength, contentHash: createHash('sha256').update(bytes).digest('hex') }],
+            })
+          ).documents[0]!;
+        } catch (err) {
+          await deps.blobs.delete(blobKey).catch(() => {}); // nothing half-added stays behind
+          throw err;
+        }
+        const text = doc.duplicate
+          ? `${source} in ${access.workspace.slug} already holds this exact text (document ${doc.id}); nothing changed.`
+          : `Added ${source} to ${access.workspace.slug} as document ${doc.id} (${doc.state})${doc.replacesId ? `; it replaces document ${doc.replacesId} once indexed` : ''}. ` +
+            'It is searchable once indexed: list_documents shows its state.';
+        return { content: [{ type: 'text', text }], structuredContent: { workspace: access.workspace.slug, document: doc } };
+      }),
+    );
+
+    server.registerTool(
+      'delete_document',
+      {
+        title: 'Delete a document',
+        description: 'Delete one document of a workspace for good: its text, its passages in search and its stored original. Needs the editor role.',
+        inputSchema: { documentId: DocumentId, workspace: Workspace },
+        annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      },
+      run('delete_document', async (args: { documentId: string; workspace?: string }) => {
+        const access = await writable(args.workspace);
+        await deps.ingest.delete({ workspaceId: access.workspace.id, documentId: args.documentId });
+        return {
+          content: [{ type: 'text', text: `Deleted document ${args.documentId} from ${access.workspace.slug}.` }],
+          structuredContent: { workspace: access.workspace.slug, deleted: args.documentId },
+        };
+      }),
+    );
+  }
+
+
+  // Resources: every indexed document the caller can read, as docupod://{workspace slug}/{document id}. Reading one
+  // gives its whole text as get_document stitches it. The same workspace check as the tools (and its one not-found).
+  /** A docupod error as a JSON-RPC error: an unknown or hidden workspace or document is "resource not found". */
+  const asMcpError = (err: unknown): never => {
+    if (err instanceof McpError || (err instanceof Error && Number.isSafeInteger((err as { code?: unknown }).code))) throw err;
+    if (err instanceof DocupodError && err.status === 404) throw rpcError(RESOURCE_NOT_FOUND, `${err.problem.title}: ${err.message}`);
+    if (err instanceof DocupodError && (err.problem.expected || err.status < 500)) throw rpcError(ErrorCode.InvalidParams, `${err.problem.title}: ${err.message}`);
+    caller.log.error({ err }, 'mcp resource request failed');
+    throw rpcError(ErrorCode.InternalError, `internal error (request ${caller.requestId})`);
+  };
+  server.registerResource(
+    'document',
+    // No list callback here: resources/list is answered below, paged (the SDK's own handler lists everything at once).
+    new ResourceTemplate('docupod://{workspace}/{document}', { list: undefined }),
+    {
+      title: 'Document',
+      description: 'The whole text of one document of a workspace, in reading order with "## heading › path (page n)" lines (what get_document returns, all pages at once).',
+      mimeType: 'text/markdown',
+    },
+    async (uri, vars) => {
+      try {
+        const ws = String(vars.workspace);
+        const id = String(vars.document);
+        const access = await workspace(decodeURIComponent(ws));
+        // Not a uuid: no document has that id (the ingest contract would call it invalid input instead).
+        if (!z.uuid().safeParse(id).success) throw fail.notFound(`document ${id}`);
+        const chunks: ChunkInfo[] = [];
+        let total = Infinity;
+        while (chunks.length < total) {
+          const page = await deps.ingest.chunks({ workspaceId: access.workspace.id, documentId: id, offset: chunks.length, limit: READ_PAGE });
+          total = page.total;
+          if (page.chunks.length === 0) break;
+          chunks.push(...page.chunks);
+        }
+        return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text: stitch(chunks) }] };
+      } catch (err) {
+        return asMcpError(err);
+      }
+    },
+  );
+  const pageSize = deps.resourcePageSize ?? 50;
+  server.server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
+    try {
+      // The cursor is where the previous page stopped: a workspace id and an offset among its indexed documents.
+      let at: { w: string; o: number } | undefined;
+      if (request.params?.cursor !== undefined) {
+        try {
+          at = JSON.parse(Buffer.from(request.params.cursor, 'base64url').toString()) as { w: string; o: number };
+          if (typeof at.w !== 'string' || !Number.isInteger(at.o) || at.o < 0) throw new Error('bad cursor');
+        } catch {
+          throw rpcError(ErrorCode.InvalidParams, 'invalid cursor: pass nextCursor from the previous resources/list as it came');
+        }
+      }
+      // With a default workspace (?workspace= or --workspace) only that one, as the tools read it; else all the caller's.
+      const spaces = caller.defaultWorkspace !== undefined ? [await workspace(undefined)] : await deps.auth.memberships(caller.principal);
+      let i = at ? spaces.findIndex((m) => m.workspace.id === at.w) : 0;
+      if (i < 0) throw rpcError(ErrorCode.InvalidParams, 'invalid cursor: it names no workspace you can read');
+      let offset = at?.o ?? 0;
+      const resources: Resource[] = [];
+      let nextCursor: string | undefined;
+      for (; i < spaces.length; i++, offset = 0) {
+        const ws = spaces[i]!.workspace;
+        const r = await deps.ingest.list({ workspaceId: ws.id, state: 'indexed', limit: pageSize - resources.length, offset });
+        for (const d of r.documents)
+          resources.push({
+            uri: `docupod://${ws.slug}/${d.id}`,
+            name: d.source,
+            title: d.title ?? d.source,
+            description: `${d.source} in workspace ${ws.slug}${d.pages ? `, ${d.pages} pages` : ''}`,
+            mimeType: 'text/markdown',
+          });
+        const rest = offset + r.documents.length < r.total;
+        if (resources.length < pageSize) continue;
+        if (rest) nextCursor = Buffer.from(JSON.stringify({ w: ws.id, o: offset + r.documents.length })).toString('base64url');
+        else if (i + 1 < spaces.length) nextCursor = Buffer.from(JSON.stringify({ w: spaces[i + 1]!.workspace.id, o: 0 })).toString('base64url');
+        break;
+      }
+      return nextCursor ? { resources, nextCursor } : { resources };
+    } catch (err) {
+      return asMcpError(err);
+    }
+  });
+
+
+  // The prompt "answer from my documents": tells the agent how to use the tools above to answer with cited sources.
+  server.registerPrompt(
+    'answer_from_documents',
+    {
+      title: 'Answer from my documents',
+      description: 'Answer a question from your docupod documents only: search, read around the passages, and cite the sources.',
+      argsSchema: {
+        question: z.string().trim().min(1, 'question must not be empty').max(20_000).describe('The question to answer'),
+        workspace: z.string().min(1).max(200).optional().describe('Workspace slug (from list_workspaces); default: the server’s default or your only one'),
+      },
+    },
+    async (args: { question: string; workspace?: string }) => {
+      // A named workspace is checked now, so a hidden one fails here with the tools' not-found, not halfway through.
+      const slug = args.workspace !== undefined ? await workspace(args.workspace).then((a) => a.workspace.slug, asMcpError) : undefined;
+      const ws = slug ? ` with workspace "${slug}"` : '';
+      const text = [
+        `Answer the question below from my documents in docupod only, not from what you already know.`,
+        ``,
+        `1. Call the search tool${ws} with the question or its key terms. If the passages do not answer it, search again with other words (up to three searches).`,
+        `2. Read around the best passages: get_chunk with a result's chunkId, or get_document with its documentId${ws ? ' (same workspace)' : ''} for the surrounding text.`,
+        `3. Answer only with what those passages say. After each claim cite its source as [source › heading, page n] from the results, and end with a "Sources" list of the documents you used.`,
+        `4. If the documents do not answer the question, say so plainly and say what you searched for; do not guess.`,
+        ``,
+        `Question: ${args.question}`,
+      ].join('\n');
+      return { description: `Answer from the documents${slug ? ` of ${slug}` : ''}`, messages: [{ role: 'user', content: { type: 'text', text } }] };
+    },
   );
 
   return server;
