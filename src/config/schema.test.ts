@@ -98,7 +98,8 @@ describe('fault-handling settings', () => {
     expect(tei.message).toMatch(/DOCUPOD_RERANK_URL: required when DOCUPOD_RERANK_PROVIDER=tei/);
     const cohere = configError({ DOCUPOD_RERANK_PROVIDER: 'cohere', DOCUPOD_RERANK_URL: 'https://api.cohere.com', DOCUPOD_RERANK_TOP_N: '50' });
     expect(cohere.issues.map((i) => i.variable).sort()).toEqual(['DOCUPOD_RERANK_MODEL', 'DOCUPOD_RERANK_TOP_N']);
-    expect(configError({ DOCUPOD_RERANK_PROVIDER: 'bge' }).message).toMatch(/DOCUPOD_RERANK_PROVIDER="bge": expected none, tei or cohere/);
+    expect(configError({ DOCUPOD_RERANK_PROVIDER: 'bge' }).message).toMatch(/DOCUPOD_RERANK_PROVIDER="bge": expected none, tei, cohere or transformers/);
+    expect(configError({ DOCUPOD_RERANK_PROVIDER: 'transformers' }).issues.map((i) => i.variable)).toEqual(['DOCUPOD_RERANK_MODEL']);
     const c = loadConfig({ DOCUPOD_RERANK_PROVIDER: 'cohere', DOCUPOD_RERANK_URL: 'https://api.jina.ai', DOCUPOD_RERANK_MODEL: 'jina-reranker-v2-base-multilingual', DOCUPOD_RERANK_API_KEY_FILE: '/s/key', DOCUPOD_RERANK_TOP_N: '5', DOCUPOD_RERANK_TIMEOUT: '1s' }, (p) => (p === '/s/key' ? 'jina_secret\n' : ''));
     expect(c.rerank).toMatchObject({ provider: 'cohere', apiKey: 'jina_secret', topN: 5, timeoutMs: 1000 });
     expect(JSON.stringify(redactedConfig(c))).not.toContain('jina_secret');

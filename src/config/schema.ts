@@ -140,9 +140,10 @@ export const ConfigSchema = z
     DOCUPOD_EMBED_API_KEY: z.string().optional(),
     /**
      * Reranking between retrieval and the answer (README "Reranking"): `tei` = Hugging Face TEI's POST /rerank,
-     * `cohere` = the Cohere/Jina-style POST /v1/rerank. A failure or timeout keeps retrieval's order.
+     * `cohere` = the Cohere/Jina-style POST /v1/rerank, `transformers` = a local transformers.js cross-encoder directory
+     * (DOCUPOD_RERANK_MODEL). A failure or timeout keeps retrieval's order.
      */
-    DOCUPOD_RERANK_PROVIDER: z.enum(['none', 'tei', 'cohere'], { message: 'expected none, tei or cohere' }).default('none'),
+    DOCUPOD_RERANK_PROVIDER: z.enum(['none', 'tei', 'cohere', 'transformers'], { message: 'expected none, tei, cohere or transformers' }).default('none'),
     DOCUPOD_RERANK_URL: Url.optional(),
     DOCUPOD_RERANK_MODEL: z.string().optional(),
     DOCUPOD_RERANK_API_KEY: z.string().optional(),
@@ -208,10 +209,12 @@ export const ConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: 'required when DOCUPOD_LLM_PROVIDER=llamacpp (path to a GGUF file)' });
     if (c.DOCUPOD_EMBED_PROVIDER === 'llamacpp' && !c.DOCUPOD_EMBED_MODEL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_EMBED_MODEL'], message: 'required when DOCUPOD_EMBED_PROVIDER=llamacpp (path to a GGUF embedding model)' });
-    if (c.DOCUPOD_RERANK_PROVIDER !== 'none' && !c.DOCUPOD_RERANK_URL)
+    if ((c.DOCUPOD_RERANK_PROVIDER === 'tei' || c.DOCUPOD_RERANK_PROVIDER === 'cohere') && !c.DOCUPOD_RERANK_URL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_URL'], message: `required when DOCUPOD_RERANK_PROVIDER=${c.DOCUPOD_RERANK_PROVIDER} (${c.DOCUPOD_RERANK_PROVIDER === 'tei' ? 'the TEI server, e.g. http://tei-reranker:80' : 'the API root, e.g. https://api.cohere.com or https://api.jina.ai'})` });
     if (c.DOCUPOD_RERANK_PROVIDER === 'cohere' && !c.DOCUPOD_RERANK_MODEL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_MODEL'], message: 'required when DOCUPOD_RERANK_PROVIDER=cohere (e.g. rerank-v3.5 or jina-reranker-v2-base-multilingual)' });
+    if (c.DOCUPOD_RERANK_PROVIDER === 'transformers' && !c.DOCUPOD_RERANK_MODEL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_MODEL'], message: 'required when DOCUPOD_RERANK_PROVIDER=transformers (the path of a local transformers.js cross-encoder directory, e.g. ms-marco-MiniLM-L-6-v2)' });
     if (c.DOCUPOD_RERANK_TOP_N !== undefined && c.DOCUPOD_RERANK_TOP_N > c.DOCUPOD_RERANK_CANDIDATES)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_TOP_N'], message: `must not exceed DOCUPOD_RERANK_CANDIDATES (${c.DOCUPOD_RERANK_CANDIDATES}): the reranker keeps the best N of the candidates` });
     if (c.DOCUPOD_CHUNK_OVERLAP >= c.DOCUPOD_CHUNK_TOKENS)

@@ -3,8 +3,9 @@ import { DocupodError, Problems } from '../../core/errors.js';
 import { CohereReranker } from './cohere.js';
 import type { Reranker } from './reranker.js';
 import { TeiReranker } from './tei.js';
+import { TransformersReranker } from './transformers.js';
 
-export type RerankProvider = 'none' | 'tei' | 'cohere';
+export type RerankProvider = 'none' | 'tei' | 'cohere' | 'transformers';
 
 export interface RerankerConfig {
   provider: RerankProvider;
@@ -25,9 +26,12 @@ export function createReranker(cfg: RerankerConfig): Reranker | undefined {
       if (!cfg.url) throw configError('DOCUPOD_RERANK_URL is required when DOCUPOD_RERANK_PROVIDER=cohere (e.g. https://api.cohere.com)');
       if (!cfg.model) throw configError('DOCUPOD_RERANK_MODEL is required when DOCUPOD_RERANK_PROVIDER=cohere (e.g. rerank-v3.5)');
       return new CohereReranker({ baseUrl: cfg.url, model: cfg.model, apiKey: cfg.apiKey, timeoutMs: cfg.timeoutMs });
+    case 'transformers':
+      if (!cfg.model) throw configError('DOCUPOD_RERANK_MODEL is required when DOCUPOD_RERANK_PROVIDER=transformers (a local transformers.js cross-encoder directory)');
+      return new TransformersReranker({ modelPath: cfg.model });
     default: {
       const unknown: never = cfg.provider;
-      throw configError(`unknown rerank provider ${String(unknown)}; expected none, tei or cohere`);
+      throw configError(`unknown rerank provider ${String(unknown)}; expected none, tei, cohere or transformers`);
     }
   }
 }

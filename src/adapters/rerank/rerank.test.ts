@@ -75,5 +75,7 @@ describe('createReranker', () => {
     expect(() => createReranker({ provider: 'tei' })).toThrow(/DOCUPOD_RERANK_URL is required when DOCUPOD_RERANK_PROVIDER=tei/);
     expect(() => createReranker({ provider: 'cohere', url: 'http://x' })).toThrow(/DOCUPOD_RERANK_MODEL is required/);
     expect(createReranker({ provider: 'cohere', url: 'http://x', model: 'm' })?.id).toBe('cohere:m');
+    expect(() => createReranker({ provider: 'transformers' })).toThrow(/DOCUPOD_RERANK_MODEL is required when DOCUPOD_RERANK_PROVIDER=transformers/);
+    expect(createReranker({ provider: 'transformers', model: '/models/ms-marco-MiniLM-L-6-v2' })?.id).toBe('transformers:ms-marco-MiniLM-L-6-v2');
   });
 });

@@ -10,7 +10,7 @@ export interface Reranker {
   /** e.g. "tei:BAAI/bge-reranker-base"; shown in the chat trace. */
   readonly id: string;
   /** The metrics label: none of the tenant's data, only which kind of backend. */
-  readonly provider: 'tei' | 'cohere';
+  readonly provider: 'tei' | 'cohere' | 'transformers';
   /** Scores for (some of) the texts, best first; texts left out ranked below every scored one. */
   rerank(query: string, texts: readonly string[], opts?: { topN?: number; signal?: AbortSignal }): Promise<RerankScore[]>;
   close?(): Promise<void>;
