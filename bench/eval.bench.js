@@ -60,7 +60,7 @@ export async function runBench() {
     // The same chunks, straight from the index docupod built.
     const { openDatabase, rowsOf } = await import(path.resolve('dist/storage/database.js'));
     const { sql } = await import('drizzle-orm');
-    const { readQuestions, scoreQuestion, summarize, percentile } = await import(path.resolve('dist/cli/eval.js'));
+    const { readQuestions, scoreQuestion, summarize, summarizeByKind, percentile } = await import(path.resolve('dist/cli/eval.js'));
     const database = await openDatabase({ dataDir });
     let rows;
     try {
@@ -85,7 +85,7 @@ export async function runBench() {
         latencies.push(performance.now() - t);
         return scoreQuestion(q, hits.map((h) => byId.get(h.id)));
       });
-      return { ...summarize(scores), searchP50Ms: percentile(latencies, 50), searchP99Ms: percentile(latencies, 99), questions: scores };
+      return { ...summarize(scores), byKind: summarizeByKind(questions, scores), searchP50Ms: percentile(latencies, 50), searchP99Ms: percentile(latencies, 99), questions: scores };
     };
     const plain = reference(['text']);
     const withHeadings = reference(['headings', 'text']);
@@ -98,7 +98,13 @@ export async function runBench() {
     console.log(`${'metric'.padEnd(18)} ${'docupod'.padStart(8)} ${'BM25 text'.padStart(12)} ${'ratio'.padStart(8)} ${'BM25 +heads'.padStart(14)} ${'ratio'.padStart(8)}`);
     row('recall@5', 'recallAt5');
     row('MRR@10', 'mrrAt10');
+    row('nDCG@10', 'ndcgAt10');
     row('answer in top-5', 'answerInTop5');
+    // Per question kind (shared/eval/README.md's `kind`): docupod's figures, then plain BM25's.
+    for (const [kind, m] of Object.entries(ours.byKind ?? {})) {
+      const b = plain.byKind[kind];
+      console.log(`  kind ${kind.padEnd(8)} n=${String(m.n).padEnd(3)} recall@5 ${f(m.recallAt5)} (${f(b?.recallAt5)})  MRR@10 ${f(m.mrrAt10)} (${f(b?.mrrAt10)})  nDCG@10 ${f(m.ndcgAt10)} (${f(b?.ndcgAt10)})  top-5 ${f(m.answerInTop5)} (${f(b?.answerInTop5)})  hit ${f(m.answerHit)}`);
+    }
     console.log(`${'search p50 ms'.padEnd(18)} ${f(ours.searchP50Ms).padStart(8)} ${f(plain.searchP50Ms).padStart(12)}`);
     console.log(`${'search p99 ms'.padEnd(18)} ${f(ours.searchP99Ms).padStart(8)} ${f(plain.searchP99Ms).padStart(12)}`);
     console.log(`answer-phrase hit: ${ours.answerHit ?? 'n/a'} (goal ≥ 0.70; ${ours.answerHit >= 0.7 ? 'met' : 'NOT met'}; 0.600 before issue 16)`);

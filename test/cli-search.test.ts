@@ -36,8 +36,8 @@ const FILES: Record<string, string> = {
 };
 
 const QA = [
-  { id: 't-1', question: 'When should I raise max_wal_size?', relevant: ['postgres.md'], answer: 'when checkpoints happen too often' },
-  { id: 't-2', question: 'Where are the APT repositories listed?', relevant: ['guide/apt.html'], answer: 'listed in /etc/apt/sources.list' },
+  { id: 't-1', question: 'When should I raise max_wal_size?', relevant: ['postgres.md'], answer: 'when checkpoints happen too often', kind: 'config' },
+  { id: 't-2', question: 'Where are the APT repositories listed?', relevant: ['guide/apt.html'], answer: 'listed in /etc/apt/sources.list', kind: 'fact' },
   { id: 't-3', question: 'What does the sticky bit do?', relevant: ['notes.txt'], answer: 'prevents users from removing files' },
 ];
 
@@ -111,7 +111,10 @@ describe('docupod ingest / search / eval (embedded)', () => {
     const r = await docupod(['eval', path.join(root, 'qa.jsonl'), '--corpus', corpus, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ n: 3, recallAt5: 1, mrrAt10: 1, answerInTop5: 1, k: 10, mode: 'lexical', chunkTokens: 256, workspace: 'eval-corpus-256t' });
+    expect(j).toMatchObject({ n: 3, recallAt5: 1, mrrAt10: 1, ndcgAt10: 1, answerInTop5: 1, k: 10, mode: 'lexical', chunkTokens: 256, workspace: 'eval-corpus-256t' });
+    // One summary per question kind; a question without a kind counts under "none".
+    expect(Object.keys(j.byKind)).toEqual(['config', 'fact', 'none']);
+    expect(j.byKind.fact).toMatchObject({ n: 1, recallAt5: 1, mrrAt10: 1, ndcgAt10: 1, answerInTop5: 1, answerHit: 1 });
     // The extractive answerer quotes the best-supported sentences: each expected phrase is in one of them.
     expect(j.answerHit).toBe(1);
     expect(j.questions.every((q: { answerHit: boolean }) => q.answerHit)).toBe(true);
@@ -127,6 +130,8 @@ describe('docupod ingest / search / eval (embedded)', () => {
     expect(again.stderr).toContain('3 already there with the same content');
     expect(again.stdout).toMatch(/recall@5 +1\.000 +\(3\/3\)/);
     expect(again.stdout).toMatch(/MRR@10 +1\.000/);
+    expect(again.stdout).toMatch(/nDCG@10 +1\.000/);
+    expect(again.stdout).toMatch(/by kind +n +recall@5 +MRR@10 +nDCG@10 +top-5 +hit\n +config +1 +1\.000/);
     expect(again.stdout).toMatch(/answer hit +1\.000 +\(3\/3; answers p50 [\d.]+ ms\)/);
     expect(again.stdout).toMatch(/search latency +p50 [\d.]+ ms, p99 [\d.]+ ms/);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distinctSources, normalizeText, percentile, scoreQuestion, sourceMatches, summarize } from '../src/cli/eval.js';
+import { distinctSources, ndcgAt, normalizeText, percentile, scoreQuestion, sourceMatches, summarize, summarizeByKind } from '../src/cli/eval.js';
 
 // The eval metrics (shared/eval/README.md) on rankings made by hand, so every number `docupod eval` and the
 // MiniSearch reference print is computed the way the definitions say.
@@ -44,7 +44,7 @@ describe('eval metrics', () => {
   });
 
   it('scores a question with nothing retrieved as a miss everywhere', () => {
-    expect(scoreQuestion(q, [])).toEqual({ id: 'q1', fileRank: null, answerRank: null, recallAt5: false, reciprocalRankAt10: 0, answerInTop5: false });
+    expect(scoreQuestion(q, [])).toEqual({ id: 'q1', fileRank: null, answerRank: null, recallAt5: false, reciprocalRankAt10: 0, ndcgAt10: 0, answerInTop5: false });
   });
 
   it('averages over questions', () => {
@@ -54,8 +54,41 @@ describe('eval metrics', () => {
       scoreQuestion(q, [chunk('x')]), // miss
       scoreQuestion(q, [...'abcd'].map((f) => chunk(f)).concat(chunk('ch02.en.html'))), // rank 5
     ];
-    expect(summarize(scores)).toEqual({ n: 4, recallAt5: 0.75, mrrAt10: Math.round(((1 + 1 / 2 + 0 + 1 / 5) / 4) * 1e4) / 1e4, answerInTop5: 0.25 });
-    expect(summarize([])).toEqual({ n: 0, recallAt5: 0, mrrAt10: 0, answerInTop5: 0 });
+    // nDCG@10 with two relevant files (ideal 1 + 1/log2 3 = 1.6309): ch02 at 1 → 1/1.6309; ch01 at 2 → 0.6309/1.6309;
+    // ch02 at 5 → 0.3869/1.6309.
+    const ndcg = (0.6131 + 0.3869 + 0 + 0.2372) / 4;
+    expect(summarize(scores)).toEqual({ n: 4, recallAt5: 0.75, mrrAt10: Math.round(((1 + 1 / 2 + 0 + 1 / 5) / 4) * 1e4) / 1e4, ndcgAt10: expect.closeTo(ndcg, 3), answerInTop5: 0.25 });
+    expect(summarize([])).toEqual({ n: 0, recallAt5: 0, mrrAt10: 0, ndcgAt10: 0, answerInTop5: 0 });
+  });
+
+  it('computes nDCG@10 with binary relevance over distinct files, as BEIR does (hand-computed values)', () => {
+    const one = ['ch01.en.html'];
+    // One relevant file: ideal DCG 1, so nDCG is 1/log2(rank + 1).
+    expect(ndcgAt(one, ['ch01.en.html', 'x'])).toBe(1);
+    expect(ndcgAt(one, ['x', 'ch01.en.html'])).toBeCloseTo(0.63093, 5); // 1/log2 3
+    expect(ndcgAt(one, ['a', 'b', 'ch01.en.html'])).toBeCloseTo(0.5, 10); // 1/log2 4
+    expect(ndcgAt(one, [...'abcdefghi', 'ch01.en.html'])).toBeCloseTo(0.28906, 5); // rank 10: 1/log2 11
+    expect(ndcgAt(one, [...'abcdefghij', 'ch01.en.html'])).toBe(0); // rank 11 is past the cut
+    // Three relevant files, two retrieved at ranks 1 and 3:
+    // DCG = 1 + 1/log2 4 = 1.5; IDCG = 1 + 1/log2 3 + 1/log2 4 = 2.13093; nDCG = 0.70392.
+    const three = ['a.html', 'b.html', 'c.html'];
+    expect(ndcgAt(three, ['b.html', 'x', 'a.html'])).toBeCloseTo(0.70392, 5);
+    // A relevant file matched by two sources (path and base name) counts once, so nDCG never exceeds 1.
+    expect(ndcgAt(one, ['ch01.en.html', 'dir/ch01.en.html'])).toBe(1);
+    expect(ndcgAt(['a.html', 'b.html'], ['a.html', 'sub/a.html'])).toBeCloseTo(1 / 1.63093, 5);
+    expect(ndcgAt(one, [])).toBe(0);
+  });
+
+  it('breaks the summary down by question kind, questions without one under "none"', () => {
+    const items = [{ id: 'a', kind: 'fact' }, { id: 'b', kind: 'howto' }, { id: 'c', kind: 'fact' }, { id: 'd' }];
+    const hit = { ...scoreQuestion({ ...q, id: 'a' }, [chunk('ch02.en.html')]), answerHit: true };
+    const miss = (id: string) => ({ ...scoreQuestion({ ...q, id }, [chunk('x')]), answerHit: false });
+    const by = summarizeByKind(items, [hit, miss('b'), miss('c'), miss('d')]);
+    expect(Object.keys(by)).toEqual(['fact', 'howto', 'none']);
+    expect(by.fact).toMatchObject({ n: 2, recallAt5: 0.5, mrrAt10: 0.5, answerHit: 0.5 });
+    expect(by.fact!.ndcgAt10).toBeCloseTo(0.5 / 1.63093, 3);
+    expect(by.howto).toMatchObject({ n: 1, recallAt5: 0, answerHit: 0 });
+    expect(by.none).toMatchObject({ n: 1 });
   });
 
   it('takes nearest-rank percentiles', () => {

@@ -36,6 +36,8 @@ export interface QuestionScore {
   answerRank: number | null;
   recallAt5: boolean;
   reciprocalRankAt10: number;
+  /** nDCG@10 over distinct source files, binary relevance (see ndcgAt). */
+  ndcgAt10: number;
   answerInTop5: boolean;
   /** Whether the answer phrase appears in the generated answer (set after the answers run). */
   answerHit?: boolean;
@@ -60,6 +62,26 @@ export function distinctSources(ranked: readonly RankedChunk[]): string[] {
   return seen;
 }
 
+/**
+ * nDCG@k as BEIR reports it (pytrec_eval's ndcg_cut: gain = relevance, discount log2(rank + 1)), with binary relevance
+ * over distinct source files: a file is relevant when it is one of the question's `relevant` files, each counted once
+ * (shared/eval/README.md). The ideal ranking puts every relevant file first, so a question with three relevant files
+ * scores 1 only when all three lead the list.
+ */
+export function ndcgAt(relevant: readonly string[], files: readonly string[], k = 10): number {
+  const unseen = [...new Set(relevant)];
+  let dcg = 0;
+  files.slice(0, k).forEach((s, i) => {
+    const j = unseen.findIndex((f) => sourceMatches(s, f));
+    if (j < 0) return;
+    unseen.splice(j, 1);
+    dcg += 1 / Math.log2(i + 2);
+  });
+  let ideal = 0;
+  for (let i = 0; i < Math.min(k, new Set(relevant).size); i++) ideal += 1 / Math.log2(i + 2);
+  return ideal > 0 ? dcg / ideal : 0;
+}
+
 export function scoreQuestion(item: Pick<QaItem, 'id' | 'relevant' | 'answer'>, ranked: readonly RankedChunk[]): QuestionScore {
   const files = distinctSources(ranked);
   const i = files.findIndex((s) => item.relevant.some((f) => sourceMatches(s, f)));
@@ -73,6 +95,7 @@ export function scoreQuestion(item: Pick<QaItem, 'id' | 'relevant' | 'answer'>, 
     answerRank,
     recallAt5: fileRank !== null && fileRank <= 5,
     reciprocalRankAt10: fileRank !== null && fileRank <= 10 ? 1 / fileRank : 0,
+    ndcgAt10: ndcgAt(item.relevant, files, 10),
     answerInTop5: answerRank !== null && answerRank <= 5,
   };
 }
@@ -89,6 +112,7 @@ export interface Summary {
   n: number;
   recallAt5: number;
   mrrAt10: number;
+  ndcgAt10: number;
   answerInTop5: number;
 }
 
@@ -101,8 +125,24 @@ export function summarize(scores: readonly QuestionScore[]): Summary {
     n,
     recallAt5: mean((s) => (s.recallAt5 ? 1 : 0)),
     mrrAt10: mean((s) => s.reciprocalRankAt10),
+    ndcgAt10: mean((s) => s.ndcgAt10),
     answerInTop5: mean((s) => (s.answerInTop5 ? 1 : 0)),
   };
+}
+
+/** The summary per question `kind` (questions without one under "none"), kinds in name order. */
+export function summarizeByKind(items: ReadonlyArray<Pick<QaItem, 'id' | 'kind'>>, scores: readonly QuestionScore[]): Record<string, Summary & { answerHit: number | null }> {
+  const kindOf = new Map(items.map((q) => [q.id, q.kind ?? 'none']));
+  const groups = new Map<string, QuestionScore[]>();
+  for (const s of scores) {
+    const k = kindOf.get(s.id) ?? 'none';
+    groups.set(k, [...(groups.get(k) ?? []), s]);
+  }
+  return Object.fromEntries([...groups.keys()].sort().map((k) => {
+    const g = groups.get(k)!;
+    const answered = g.filter((s) => s.answerHit !== undefined);
+    return [k, { ...summarize(g), answerHit: answered.length ? round(answered.filter((s) => s.answerHit).length / answered.length, 4) : null }];
+  }));
 }
 
 export function readQuestions(file: string): QaItem[] {
@@ -241,6 +281,7 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
     searchP50Ms: round(percentile(report.latencies, 50), 2),
     searchP99Ms: round(percentile(report.latencies, 99), 2),
     ...(report.offTopic ? { abstainRate: round(report.offTopic.abstained / Math.max(1, report.offTopic.n), 4), offTopic: { n: report.offTopic.n, answered: report.offTopic.answered } } : {}),
+    byKind: summarizeByKind(questions, report.scores),
     failedFiles: report.failedFiles,
     k,
     mode: report.usedMode,
@@ -273,9 +314,14 @@ export async function evalCommand(qaFile: string, opts: EvalCommandOptions): Pro
   }
   console.log(`  recall@5         ${pct(s.recallAt5)}  (${count((q) => q.recallAt5)}/${s.n})`);
   console.log(`  MRR@10           ${pct(s.mrrAt10)}`);
+  console.log(`  nDCG@10          ${pct(s.ndcgAt10)}  (binary relevance over distinct files, BEIR's definition)`);
   console.log(`  answer in top-5  ${pct(s.answerInTop5)}  (${count((q) => q.answerInTop5)}/${s.n})`);
   console.log(`  answer hit       ${pct(result.answerHit)}  (${count((q) => q.answerHit === true)}/${s.n}; answers p50 ${result.answerP50Ms} ms)`);
   console.log(`  search latency   p50 ${result.searchP50Ms} ms, p99 ${result.searchP99Ms} ms`);
+  console.log(`  by kind          ${'n'.padStart(3)} ${'recall@5'.padStart(9)} ${'MRR@10'.padStart(7)} ${'nDCG@10'.padStart(8)} ${'top-5'.padStart(6)} ${'hit'.padStart(6)}`);
+  for (const [kind, m] of Object.entries(result.byKind)) {
+    console.log(`    ${kind.padEnd(14)} ${String(m.n).padStart(3)} ${pct(m.recallAt5).padStart(9)} ${pct(m.mrrAt10).padStart(7)} ${pct(m.ndcgAt10).padStart(8)} ${pct(m.answerInTop5).padStart(6)} ${(m.answerHit === null ? '-' : pct(m.answerHit)).padStart(6)}`);
+  }
   if (report.offTopic) console.log(`  abstained        ${pct(result.abstainRate!)}  (${report.offTopic.abstained}/${report.offTopic.n} off-topic questions answered "The documents don't say")`);
   if (report.failedFiles.length > 0) {
     console.log(`  failed files     ${report.failedFiles.length} of ${files.length} (not scored; --strict fails instead):`);

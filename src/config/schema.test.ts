@@ -92,6 +92,19 @@ describe('fault-handling settings', () => {
     expect(configError({ DOCUPOD_JOB_LEASE: 'soon' }).message).toMatch(/DOCUPOD_JOB_LEASE="soon": expected a duration/);
   });
 
+  it('validates the reranking settings, naming each variable', () => {
+    expect(loadConfig({}).rerank).toMatchObject({ provider: 'none', candidates: 30, timeoutMs: 2000 });
+    const tei = configError({ DOCUPOD_RERANK_PROVIDER: 'tei' });
+    expect(tei.message).toMatch(/DOCUPOD_RERANK_URL: required when DOCUPOD_RERANK_PROVIDER=tei/);
+    const cohere = configError({ DOCUPOD_RERANK_PROVIDER: 'cohere', DOCUPOD_RERANK_URL: 'https://api.cohere.com', DOCUPOD_RERANK_TOP_N: '50' });
+    expect(cohere.issues.map((i) => i.variable).sort()).toEqual(['DOCUPOD_RERANK_MODEL', 'DOCUPOD_RERANK_TOP_N']);
+    expect(configError({ DOCUPOD_RERANK_PROVIDER: 'bge' }).message).toMatch(/DOCUPOD_RERANK_PROVIDER="bge": expected none, tei, cohere or transformers/);
+    expect(configError({ DOCUPOD_RERANK_PROVIDER: 'transformers' }).issues.map((i) => i.variable)).toEqual(['DOCUPOD_RERANK_MODEL']);
+    const c = loadConfig({ DOCUPOD_RERANK_PROVIDER: 'cohere', DOCUPOD_RERANK_URL: 'https://api.jina.ai', DOCUPOD_RERANK_MODEL: 'jina-reranker-v2-base-multilingual', DOCUPOD_RERANK_API_KEY_FILE: '/s/key', DOCUPOD_RERANK_TOP_N: '5', DOCUPOD_RERANK_TIMEOUT: '1s' }, (p) => (p === '/s/key' ? 'jina_secret\n' : ''));
+    expect(c.rerank).toMatchObject({ provider: 'cohere', apiKey: 'jina_secret', topN: 5, timeoutMs: 1000 });
+    expect(JSON.stringify(redactedConfig(c))).not.toContain('jina_secret');
+  });
+
   it('reads the per-process chat stream limit, 200 by default', () => {
     expect(loadConfig({}).chat.maxStreams).toBe(200);
     expect(loadConfig({ DOCUPOD_CHAT_MAX_STREAMS: '3' }).chat.maxStreams).toBe(3);

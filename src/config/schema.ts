@@ -39,7 +39,7 @@ export const ROLES = ['gateway', 'ingest', 'retrieval', 'chat', 'models', 'web']
 export type RoleName = (typeof ROLES)[number];
 
 /** Variables holding secrets: accepted as X or X_FILE (a mounted Kubernetes Secret) and always redacted. */
-export const SECRET_VARS = ['DOCUPOD_JWT_SECRET', 'DOCUPOD_INTERNAL_TOKEN', 'DOCUPOD_METRICS_TOKEN', 'DATABASE_URL', 'DOCUPOD_DATABASE_URL', 'DOCUPOD_LLM_API_KEY', 'DOCUPOD_EMBED_API_KEY'] as const;
+export const SECRET_VARS = ['DOCUPOD_JWT_SECRET', 'DOCUPOD_INTERNAL_TOKEN', 'DOCUPOD_METRICS_TOKEN', 'DATABASE_URL', 'DOCUPOD_DATABASE_URL', 'DOCUPOD_LLM_API_KEY', 'DOCUPOD_EMBED_API_KEY', 'DOCUPOD_RERANK_API_KEY'] as const;
 
 export const ConfigSchema = z
   .object({
@@ -140,6 +140,21 @@ export const ConfigSchema = z
     DOCUPOD_EMBED_BASE_URL: Url.optional(),
     DOCUPOD_EMBED_MODEL: z.string().optional(),
     DOCUPOD_EMBED_API_KEY: z.string().optional(),
+    /**
+     * Reranking between retrieval and the answer (README "Reranking"): `tei` = Hugging Face TEI's POST /rerank,
+     * `cohere` = the Cohere/Jina-style POST /v1/rerank, `transformers` = a local transformers.js cross-encoder directory
+     * (DOCUPOD_RERANK_MODEL). A failure or timeout keeps retrieval's order.
+     */
+    DOCUPOD_RERANK_PROVIDER: z.enum(['none', 'tei', 'cohere', 'transformers'], { message: 'expected none, tei, cohere or transformers' }).default('none'),
+    DOCUPOD_RERANK_URL: Url.optional(),
+    DOCUPOD_RERANK_MODEL: z.string().optional(),
+    DOCUPOD_RERANK_API_KEY: z.string().optional(),
+    /** Chunks kept for the answer after reranking; default DOCUPOD_CHAT_K. */
+    DOCUPOD_RERANK_TOP_N: PositiveInt.max(100).optional(),
+    /** Chunks retrieved and sent to the reranker (at least the top N). */
+    DOCUPOD_RERANK_CANDIDATES: PositiveInt.max(200).default(30),
+    /** How long an answer waits for the reranker before it goes on in retrieval's order. */
+    DOCUPOD_RERANK_TIMEOUT: Duration.default(2e3),
     /** Where uploaded originals go: a local directory (embedded default) or Postgres (default with DATABASE_URL). */
     DOCUPOD_BLOB_STORE: z.enum(['local', 'postgres']).optional(),
     DOCUPOD_INGEST_WORKERS: PositiveInt.max(64).default(2),
@@ -196,6 +211,14 @@ export const ConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_LLM_MODEL'], message: 'required when DOCUPOD_LLM_PROVIDER=llamacpp (path to a GGUF file)' });
     if (c.DOCUPOD_EMBED_PROVIDER === 'llamacpp' && !c.DOCUPOD_EMBED_MODEL)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_EMBED_MODEL'], message: 'required when DOCUPOD_EMBED_PROVIDER=llamacpp (path to a GGUF embedding model)' });
+    if ((c.DOCUPOD_RERANK_PROVIDER === 'tei' || c.DOCUPOD_RERANK_PROVIDER === 'cohere') && !c.DOCUPOD_RERANK_URL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_URL'], message: `required when DOCUPOD_RERANK_PROVIDER=${c.DOCUPOD_RERANK_PROVIDER} (${c.DOCUPOD_RERANK_PROVIDER === 'tei' ? 'the TEI server, e.g. http://tei-reranker:80' : 'the API root, e.g. https://api.cohere.com or https://api.jina.ai'})` });
+    if (c.DOCUPOD_RERANK_PROVIDER === 'cohere' && !c.DOCUPOD_RERANK_MODEL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_MODEL'], message: 'required when DOCUPOD_RERANK_PROVIDER=cohere (e.g. rerank-v3.5 or jina-reranker-v2-base-multilingual)' });
+    if (c.DOCUPOD_RERANK_PROVIDER === 'transformers' && !c.DOCUPOD_RERANK_MODEL)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_MODEL'], message: 'required when DOCUPOD_RERANK_PROVIDER=transformers (the path of a local transformers.js cross-encoder directory, e.g. ms-marco-MiniLM-L-6-v2)' });
+    if (c.DOCUPOD_RERANK_TOP_N !== undefined && c.DOCUPOD_RERANK_TOP_N > c.DOCUPOD_RERANK_CANDIDATES)
+      ctx.addIssue({ code: 'custom', path: ['DOCUPOD_RERANK_TOP_N'], message: `must not exceed DOCUPOD_RERANK_CANDIDATES (${c.DOCUPOD_RERANK_CANDIDATES}): the reranker keeps the best N of the candidates` });
     if (c.DOCUPOD_CHUNK_OVERLAP >= c.DOCUPOD_CHUNK_TOKENS)
       ctx.addIssue({ code: 'custom', path: ['DOCUPOD_CHUNK_OVERLAP'], message: `must be smaller than DOCUPOD_CHUNK_TOKENS (${c.DOCUPOD_CHUNK_TOKENS})` });
     const httpPort = c.PORT ?? c.DOCUPOD_PORT;
@@ -273,6 +296,7 @@ export interface Config {
   llamacpp: { threads?: number; probe: boolean; modelsDir: string };
   chat: { k: number; maxStreams: number; rewriteTimeoutMs: number };
   embed: { provider: RawConfig['DOCUPOD_EMBED_PROVIDER']; baseUrl?: string; model?: string; apiKey?: string };
+  rerank: { provider: RawConfig['DOCUPOD_RERANK_PROVIDER']; url?: string; model?: string; apiKey?: string; topN?: number; candidates: number; timeoutMs: number };
   search: { language: string; lexicalCacheBytes: number; efSearch: number };
   models: { repository?: string; maxBatchSize: number; maxBatchDelayMs: number; concurrency: number; maxQueue: number; inference: 'authenticated' | 'open' };
   blobs: { store: 'local' | 'postgres'; dir: string };
@@ -403,6 +427,15 @@ export function loadConfig(env: Env, readFile: (path: string) => string = (p) =>
     mcp: { write: c.DOCUPOD_MCP_WRITE },
     chat: { k: c.DOCUPOD_CHAT_K, maxStreams: c.DOCUPOD_CHAT_MAX_STREAMS, rewriteTimeoutMs: c.DOCUPOD_CHAT_REWRITE_TIMEOUT },
     embed: { provider: c.DOCUPOD_EMBED_PROVIDER, baseUrl: c.DOCUPOD_EMBED_BASE_URL, model: c.DOCUPOD_EMBED_MODEL, apiKey: c.DOCUPOD_EMBED_API_KEY },
+    rerank: {
+      provider: c.DOCUPOD_RERANK_PROVIDER,
+      url: c.DOCUPOD_RERANK_URL,
+      model: c.DOCUPOD_RERANK_MODEL,
+      apiKey: c.DOCUPOD_RERANK_API_KEY,
+      topN: c.DOCUPOD_RERANK_TOP_N,
+      candidates: c.DOCUPOD_RERANK_CANDIDATES,
+      timeoutMs: c.DOCUPOD_RERANK_TIMEOUT,
+    },
     search: { language: c.DOCUPOD_SEARCH_LANGUAGE, lexicalCacheBytes: c.DOCUPOD_LEXICAL_CACHE_MB * 1024 * 1024, efSearch: c.DOCUPOD_VECTOR_EF_SEARCH },
     models: {
       // memory:// (tests) has no directory to hold models.
@@ -442,5 +475,6 @@ export function redactedConfig(config: Config): unknown {
     observability: { ...config.observability, metricsToken: r(config.observability.metricsToken) },
     llm: { ...config.llm, apiKey: r(config.llm.apiKey) },
     embed: { ...config.embed, apiKey: r(config.embed.apiKey) },
+    rerank: { ...config.rerank, apiKey: r(config.rerank.apiKey) },
   };
 }

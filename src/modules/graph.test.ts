@@ -13,7 +13,15 @@ describe('module graph', () => {
     expect(order).not.toContain(M.llm);
     expect(order).not.toContain(M.jobs);
     expect(order).not.toContain(M.auth);
+    expect(order).not.toContain(M.reranker);
     expect(order).toEqual(expect.arrayContaining([M.db, M.embedder, M.http, M.retrieval]));
+  });
+
+  it('starts the reranker with the chat role only, before it', () => {
+    const chat = resolveModules(parseRoles('chat'));
+    expect(chat.indexOf(M.reranker)).toBeGreaterThanOrEqual(0);
+    expect(chat.indexOf(M.reranker)).toBeLessThan(chat.indexOf(M.chat));
+    for (const role of ['gateway', 'ingest', 'retrieval', 'models', 'web']) expect(resolveModules(parseRoles(role))).not.toContain(M.reranker);
   });
 
   it('starts only HTTP for the web and models roles', () => {

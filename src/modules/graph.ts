@@ -9,6 +9,7 @@ export const M = {
   jobs: 'jobs',
   llm: 'llm',
   embedder: 'embedder',
+  reranker: 'reranker',
   http: 'http',
   auth: 'auth',
   ingestClient: 'ingest-client',
@@ -35,6 +36,7 @@ export const DEPS: Record<ModuleName, readonly ModuleName[]> = {
   [M.jobs]: [M.db],
   [M.llm]: [],
   [M.embedder]: [],
+  [M.reranker]: [],
   [M.http]: [],
   [M.auth]: [M.db, M.http],
   // A client module is the in-process role when that role runs here, an HTTP client otherwise.
@@ -49,7 +51,8 @@ export const DEPS: Record<ModuleName, readonly ModuleName[]> = {
   [M.ingest]: [M.db, M.blobs, M.jobs, M.embedder, M.http],
   [M.retrieval]: [M.db, M.embedder, M.http],
   // The embedder serves /v1/embeddings through the chat role.
-  [M.chat]: [M.db, M.retrievalClient, M.llm, M.embedder, M.http],
+  // The reranker reorders what retrieval found before the answer; only the chat role uses it.
+  [M.chat]: [M.db, M.retrievalClient, M.llm, M.embedder, M.reranker, M.http],
   [M.models]: [M.http],
   [M.web]: [M.http],
   [M.all]: [M.gateway, M.ingest, M.retrieval, M.chat, M.models, M.web],

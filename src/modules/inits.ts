@@ -22,6 +22,7 @@ import type { BlobStore } from '../adapters/blob/blob-store.js';
 import { LocalBlobStore } from '../adapters/blob/local.js';
 import { PostgresBlobStore } from '../adapters/blob/postgres.js';
 import type { Embedder } from '../adapters/embed/embedder.js';
+import type { Reranker } from '../adapters/rerank/reranker.js';
 import { JobQueue } from '../jobs/queue.js';
 import { z } from 'zod';
 import { ModelsContract, type ModelsClient } from '../roles/models/contract.js';
@@ -34,7 +35,7 @@ import { createRetrievalService } from '../roles/retrieval/service.js';
 import { initAuth, type AuthService } from '../roles/gateway/auth/module.js';
 import { gatewayRoutes } from '../roles/gateway/routes.js';
 import { webRoutes } from '../roles/web/routes.js';
-import type { RoleName } from '../config/schema.js';
+import type { Config, RoleName } from '../config/schema.js';
 import { internalLayout, M, RoleError, type ModuleName } from './graph.js';
 import type { Init, ModuleContext } from './manager.js';
 
@@ -227,6 +228,13 @@ export const inits: Record<ModuleName, Init> = {
     if (embedder?.close) ctx.onStop(() => embedder.close!());
     return embedder;
   },
+  [M.reranker]: async (ctx): Promise<Reranker | undefined> => {
+    if (ctx.config.rerank.provider === 'none') return undefined;
+    const { createReranker } = await import('../adapters/rerank/factory.js');
+    const reranker = createReranker(ctx.config.rerank);
+    ctx.log.info({ reranker: reranker?.id, candidates: ctx.config.rerank.candidates, topN: ctx.config.rerank.topN ?? ctx.config.chat.k }, 'reranker configured');
+    return reranker;
+  },
   [M.auth]: initAuth,
   [M.ingestClient]: clientInit('ingest', 'DOCUPOD_INGEST_URL', (c) => c.config.urls.ingest, ingestHttpClient),
   [M.retrievalClient]: clientInit('retrieval', 'DOCUPOD_RETRIEVAL_URL', (c) => c.config.urls.retrieval, retrievalHttpClient),
@@ -264,6 +272,7 @@ export const inits: Record<ModuleName, Init> = {
       k: ctx.config.chat.k,
       maxStreams: ctx.config.chat.maxStreams,
       rewriteTimeoutMs: ctx.config.chat.rewriteTimeoutMs,
+      rerank: rerankStage(ctx.get<Reranker | undefined>(M.reranker), ctx.config),
       onUsageFlushError: (err) => ctx.log.error({ err, module: 'chat' }, 'writing token usage failed; retrying on the next flush'),
       ready: async () => {
         const db = await databaseReady(ctx)();
@@ -307,3 +316,10 @@ export const inits: Record<ModuleName, Init> = {
   },
   [M.all]: async () => true,
 };
+
+/** The chat role's reranking stage from DOCUPOD_RERANK_* (undefined when no reranker is configured). */
+function rerankStage(reranker: Reranker | undefined, config: Config) {
+  if (!reranker) return undefined;
+  const { topN, candidates, timeoutMs } = config.rerank;
+  return { reranker, topN, candidates, timeoutMs };
+}

@@ -8,6 +8,7 @@ import { sentences, squash, terms } from '../../adapters/llm/text.js';
 import { ruleBasedStandalone } from './follow-up.js';
 import type { RetrievalClient, SearchResult } from '../retrieval/contract.js';
 import type { Citation, RetrievalTrace } from './contract.js';
+import { rerankResults, type RerankStage, type RerankTrace } from './rerank.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are docupod, an assistant that answers questions about the documents in this workspace. Be concise and precise.';
@@ -28,6 +29,8 @@ export interface AgentDeps {
   historyMessages?: number;
   /** Time a model may take to rewrite a follow-up (default 5 s) before the rule-based rewrite is used. */
   rewriteTimeoutMs?: number;
+  /** The optional reranking stage: `candidates` chunks are retrieved, reranked, and the best `topN` (default k) kept. */
+  rerank?: RerankStage & { candidates?: number };
 }
 
 export interface AgentInput {
@@ -105,8 +108,17 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
   const t0 = performance.now();
   const { query, by } = await rewrite(deps, input);
   const tr = performance.now();
-  const search = await deps.retrieval.search({ workspaceId: input.workspaceId, query: query.slice(0, 2000), k: deps.k ?? 8 });
+  const k = deps.k ?? 8;
+  const searched = await deps.retrieval.search({ workspaceId: input.workspaceId, query: query.slice(0, 2000), k: deps.rerank ? Math.max(k, deps.rerank.candidates ?? k) : k });
   const retrievalMs = performance.now() - tr;
+  let search = searched;
+  let rerank: RerankTrace | undefined;
+  if (deps.rerank) {
+    const r = await rerankResults({ ...deps.rerank, topN: deps.rerank.topN ?? k }, query.slice(0, 2000), searched.results, input.signal);
+    rerank = r.trace;
+    // A failed reranker is said in the retrieval notes too, which every client already shows.
+    search = { ...searched, results: r.results, ...(r.trace.error ? { notes: [...(searched.notes ?? []), r.trace.error] } : {}) };
+  }
   const relevant = search.results.length > 0 && relevantResults(query, search.results);
 
   // The prompt: system + rules + numbered sources (as many as fit), recent history, the question.
@@ -151,6 +163,7 @@ export async function* runAgent(deps: AgentDeps, input: AgentInput): AsyncGenera
     mode: search.mode,
     ...(search.notes?.length ? { retrievalNotes: search.notes } : {}),
     retrievalMs: round(retrievalMs),
+    ...(rerank ? { rerank } : {}),
     results: search.results.map((r) => ({ chunkId: r.chunkId, documentId: r.documentId, source: r.source, score: r.score, n: used.find((u) => u.r.chunkId === r.chunkId)?.n ?? null })),
     relevant,
     promptTokens,

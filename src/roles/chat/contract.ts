@@ -39,6 +39,8 @@ export const RetrievalTrace = z.object({
   /** Retrieval's own notes, e.g. vector search paused while the workspace re-embeds. */
   retrievalNotes: z.array(z.string()).optional(),
   retrievalMs: z.number(),
+  /** The reranking stage, when one is configured: who reranked, how long it took, and why it was skipped if it was. */
+  rerank: z.object({ by: z.string(), ms: z.number(), applied: z.boolean(), error: z.string().optional(), candidates: z.number().int() }).optional(),
   results: z.array(z.object({ chunkId: z.uuid(), documentId: z.uuid(), source: z.string(), score: z.number(), n: z.number().int().nullable() })),
   /** False when nothing retrieved matched the question and the answer says so without calling the model. */
   relevant: z.boolean(),

@@ -12,6 +12,7 @@ import { chatFeedback, chatMessages, chats, chatSettings, llmUsage, quotas } fro
 import type { RetrievalClient } from '../retrieval/contract.js';
 import type { Embedder } from '../../adapters/embed/embedder.js';
 import { estimateTokens } from '../../adapters/llm/llm.js';
+import type { RerankStage } from './rerank.js';
 import { DEFAULT_SYSTEM_PROMPT, runAgent, type AgentEvent, type AgentResult } from './agent.js';
 import type { AnswerResult, ChatContract, ChatEvent, Citation, GenerateResult, Quota, StreamMethod, Usage } from './contract.js';
 import { AnswerInput, GenerateInput, SendMessageInput } from './contract.js';
@@ -35,6 +36,8 @@ export interface ChatDeps {
   maxStreams?: number;
   /** Time allowed for a model's follow-up rewrite (default 5 s); see agent.ts. */
   rewriteTimeoutMs?: number;
+  /** The optional reranking stage (DOCUPOD_RERANK_*); see rerank.ts. Its time goes to docupod_rerank_duration_seconds. */
+  rerank?: Omit<RerankStage, 'observe'> & { candidates?: number };
   /** How often buffered token usage is written (default 1000 ms); see usage.ts. */
   usageFlushMs?: number;
   /** Where a failed usage flush is reported (it is retried on the next one). */
@@ -60,6 +63,11 @@ const utcDay = (d = new Date()) => d.toISOString().slice(0, 10);
 export function createChatService(deps: ChatDeps): ChatService {
   const { db, llm } = deps;
   const m = metrics(deps.metrics);
+  const rerank = deps.rerank && { ...deps.rerank, observe: (provider: string, seconds: number, ok: boolean) => {
+    m.rerank.observe({ provider }, seconds);
+    if (!ok) m.rerankFailures.inc({ provider });
+  } };
+  const agentDeps = { llm, retrieval: deps.retrieval, k: deps.k, rewriteTimeoutMs: deps.rewriteTimeoutMs, rerank };
   const usageBuffer = new UsageBuffer(db, { flushMs: deps.usageFlushMs, onError: deps.onUsageFlushError });
   const admission = new StreamAdmission(deps.maxStreams ?? 200);
 
@@ -172,7 +180,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     await chatRow(input.workspaceId, input.userId, input.chatId);
     const history: LlmMessage[] = (await messagesOf(input.workspaceId, input.chatId)).map((r) => ({ role: r.role, content: r.content }));
     let result: AgentResult | undefined;
-    for await (const ev of measured(runAgent({ llm, retrieval: deps.retrieval, k: deps.k, rewriteTimeoutMs: deps.rewriteTimeoutMs }, { workspaceId: input.workspaceId, question: input.content, history, systemPrompt: await systemPromptOf(input.workspaceId), signal }))) {
+    for await (const ev of measured(runAgent(agentDeps, { workspaceId: input.workspaceId, question: input.content, history, systemPrompt: await systemPromptOf(input.workspaceId), signal }))) {
       if (ev.type === 'token') yield ev;
       else result = ev.result;
     }
@@ -221,7 +229,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     let result: AgentResult | undefined;
     for await (const ev of measured(
       runAgent(
-        { llm, retrieval: deps.retrieval, k: deps.k, rewriteTimeoutMs: deps.rewriteTimeoutMs },
+        agentDeps,
         { workspaceId: input.workspaceId, question: last.content, history: convo.slice(0, -1) as LlmMessage[], systemPrompt, maxTokens: input.maxTokens, temperature: input.temperature, signal },
       ),
     )) {
@@ -487,6 +495,9 @@ function metrics(registry: Registry) {
     tps: metric(registry, 'docupod_llm_tokens_per_second', () => new Histogram({ name: 'docupod_llm_tokens_per_second', help: 'Answer tokens per second after the first token, by LLM provider', labelNames: ['provider'] as const, buckets: [1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000], registers: [registry] })),
     tokens: metric(registry, 'docupod_llm_tokens_total', () => new Counter({ name: 'docupod_llm_tokens_total', help: 'LLM tokens used, by LLM provider and direction (prompt or completion)', labelNames: ['provider', 'direction'] as const, registers: [registry] })),
     limited: metric(registry, 'docupod_chat_limited_total', () => new Counter({ name: 'docupod_chat_limited_total', help: 'Chat requests refused by a quota or the per-process stream limit (limit="streams")', labelNames: ['limit'] as const, registers: [registry] })),
+    // Labelled by provider only (tei, cohere): never the workspace or the query.
+    rerank: metric(registry, 'docupod_rerank_duration_seconds', () => new Histogram({ name: 'docupod_rerank_duration_seconds', help: 'Time of the reranking stage per chat question (failures and timeouts included), by rerank provider', labelNames: ['provider'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] })),
+    rerankFailures: metric(registry, 'docupod_rerank_failures_total', () => new Counter({ name: 'docupod_rerank_failures_total', help: 'Reranking attempts that failed or timed out (the answer kept retrieval order), by rerank provider', labelNames: ['provider'] as const, registers: [registry] })),
     errors: metric(registry, 'docupod_chat_errors_total', () => new Counter({ name: 'docupod_chat_errors_total', help: 'Chat answers that ended in an error, by method and status', labelNames: ['method', 'status'] as const, registers: [registry] })),
   };
 }

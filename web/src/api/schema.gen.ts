@@ -2310,6 +2310,13 @@ export interface paths {
                                 mode: string;
                                 retrievalNotes?: string[];
                                 retrievalMs: number;
+                                rerank?: {
+                                    by: string;
+                                    ms: number;
+                                    applied: boolean;
+                                    error?: string;
+                                    candidates: number;
+                                };
                                 results: {
                                     /** Format: uuid */
                                     chunkId: string;
