@@ -3,16 +3,11 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DocupodError, Problems } from '../../../core/errors.js';
-import type { BlobStore } from '../../../adapters/blob/blob-store.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Registry } from '../../../observability/metrics.js';
-import type { ChatClient } from '../../chat/contract.js';
-import type { IngestClient } from '../../ingest/contract.js';
-import type { RetrievalClient } from '../../retrieval/contract.js';
-import type { AuthService } from '../auth/index.js';
 import { authenticate, principalOf } from '../auth/index.js';
 import { mcpMetrics } from './metrics.js';
-import { buildMcpServer } from './tools.js';
+import { buildMcpServer, type McpDeps } from './tools.js';
 
 // docupod as an MCP server: POST /mcp speaks the Streamable HTTP transport of the Model Context Protocol.
 //
@@ -24,18 +19,8 @@ import { buildMcpServer } from './tools.js';
 // when the call asks for progress (a tools/call with a progress token: `ask` streams its tokens that way). The old HTTP+SSE transport (protocol 2024-11-05) needs server-side
 // sessions and is not offered.
 
-export interface McpRoutesOptions {
-  auth: AuthService;
-  retrieval: RetrievalClient;
-  ingest: IngestClient;
-  chat: ChatClient;
-  blobs: BlobStore;
-  uploadLimit: number;
-  /** DOCUPOD_MCP_WRITE: register add_document and delete_document. */
-  write: boolean;
-  metrics: Registry;
-  version: string;
-}
+/** What the tools need (tools.ts), with the metrics registry the plugin makes the MCP metrics in. */
+export type McpRoutesOptions = Omit<McpDeps, 'metrics' | 'resourcePageSize'> & { metrics: Registry };
 
 /** The id of a JSON-RPC request body (null for a batch or a notification), to answer an error to it. */
 function jsonRpcId(body: unknown): string | number | null {
